@@ -1,0 +1,43 @@
+"""Turn a device string (auto, cpu, cuda, cuda:N) into a torch.device, or a clear error."""
+
+from __future__ import annotations
+
+import torch
+
+
+class DeviceError(RuntimeError):
+    """The asked-for device does not exist here."""
+
+
+def resolve_device(spec: str) -> torch.device:
+    """auto -> cuda when available else cpu; cuda/cuda:N are checked against what exists."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    if not spec.startswith("cuda"):
+        raise DeviceError(f"unknown device {spec!r}: use auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        reason = (
+            "this torch build has no CUDA" if torch.version.cuda is None else "no GPU is visible"
+        )
+        raise DeviceError(f"device {spec!r} asked for, but CUDA is not available ({reason})")
+    device = torch.device(spec)
+    count = torch.cuda.device_count()
+    if device.index is not None and device.index >= count:
+        raise DeviceError(f"device {spec!r} asked for, but only {count} CUDA device(s) exist")
+    return device
+
+
+def describe_device(device: torch.device) -> str:
+    """A short label: ``cuda:0 NVIDIA H100`` or ``cpu, 2 threads``."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{index} {torch.cuda.get_device_name(index)}"
+    return f"cpu, {torch.get_num_threads()} threads"
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work (for honest timings); nothing on the CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

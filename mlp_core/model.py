@@ -1,0 +1,84 @@
+"""The network: 784 -> hidden -> 10 with ReLU, softmax and cross-entropy, all by hand."""
+
+from __future__ import annotations
+
+import torch
+
+from mlp_core.layers import Linear, ReLU, SoftmaxCrossEntropy
+
+INPUT_SIZE = 784
+NUM_CLASSES = 10
+PARAMETER_NAMES = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")
+
+
+class MLP:
+    """fc1 -> ReLU -> fc2 -> softmax cross-entropy.
+
+    `loss_and_backward` is the training step's whole compute; `logits` is inference only and
+    caches nothing for backward beyond the layers' last input.
+    """
+
+    def __init__(self, fc1: Linear, fc2: Linear) -> None:
+        self.fc1 = fc1
+        self.relu = ReLU()
+        self.fc2 = fc2
+        self.criterion = SoftmaxCrossEntropy()
+
+    @classmethod
+    def create(
+        cls, hidden: int, init: str, generator: torch.Generator, device: torch.device
+    ) -> MLP:
+        """A freshly initialised network (weights drawn on the CPU, then moved)."""
+        fc1 = Linear.initialised(
+            INPUT_SIZE, hidden, init, generator, device, needs_input_grad=False
+        )
+        fc2 = Linear.initialised(hidden, NUM_CLASSES, init, generator, device)
+        return cls(fc1, fc2)
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, torch.Tensor], device: torch.device) -> MLP:
+        """Rebuild from `fc1.weight`, `fc1.bias`, `fc2.weight`, `fc2.bias` (checked shapes)."""
+        w1, b1, w2, b2 = (state[name].to(device, torch.float32).clone() for name in PARAMETER_NAMES)
+        hidden = w1.shape[0]
+        expected = {
+            "fc1.weight": (hidden, INPUT_SIZE),
+            "fc1.bias": (hidden,),
+            "fc2.weight": (NUM_CLASSES, hidden),
+            "fc2.bias": (NUM_CLASSES,),
+        }
+        for name, tensor in zip(PARAMETER_NAMES, (w1, b1, w2, b2), strict=True):
+            if tuple(tensor.shape) != expected[name]:
+                raise ValueError(
+                    f"{name} has shape {tuple(tensor.shape)}, expected {expected[name]}"
+                )
+        return cls(Linear(w1, b1, needs_input_grad=False), Linear(w2, b2))
+
+    @property
+    def hidden(self) -> int:
+        return int(self.fc1.weight.shape[0])
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, 784) -> logits: (N, 10)."""
+        return self.fc2.forward(self.relu.forward(self.fc1.forward(x)))
+
+    def loss_and_backward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Forward, loss and backward; fills every parameter's gradient. Returns the loss ()."""
+        loss = self.criterion.forward(self.logits(x), labels)
+        grad = self.fc2.backward(self.criterion.backward())
+        assert grad is not None
+        self.fc1.backward(self.relu.backward(grad))
+        return loss
+
+    def named_parameters(self) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+        """(PyTorch-style name, parameter, gradient) for every parameter."""
+        pairs = self.fc1.parameters() + self.fc2.parameters()
+        return [(name, p, g) for name, (p, g) in zip(PARAMETER_NAMES, pairs, strict=True)]
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Parameters by PyTorch name (the tensors themselves, not copies)."""
+        return {name: p for name, p, _ in self.named_parameters()}
+
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        """Softmax probabilities (N, 10), computed stably."""
+        logits = self.logits(x)
+        return (logits - logits.logsumexp(dim=1, keepdim=True)).exp_()

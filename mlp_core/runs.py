@@ -1,0 +1,203 @@
+"""One folder per run: `run.json` (config, status, lineage), `metrics.jsonl`, `checkpoints/`.
+
+Run names sort by time (``20261127-221530-h1024-lr0.05``). `run.json` is rewritten atomically
+when the status changes; `metrics.jsonl` is append-only, one EpochEnd per line, fsynced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from mlp_core.checkpoint import atomic_write
+from mlp_core.config import ConfigError, TrainConfig
+
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.jsonl"
+CHECKPOINT_DIR = "checkpoints"
+STATUSES = ("running", "finished", "stopped", "diverged", "failed", "interrupted")
+
+
+class RunError(Exception):
+    """A run folder cannot be read or written; the message names it."""
+
+
+@dataclass
+class RunInfo:
+    """What `run.json` holds, plus the metrics read from `metrics.jsonl`."""
+
+    name: str
+    path: Path
+    config: TrainConfig | None
+    status: str
+    created: str
+    device: str = ""
+    dataset: str = ""
+    parent: dict[str, Any] | None = None
+    label: str = ""
+    note: str = ""
+    error: str = ""
+    pid: int | None = None
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def epochs_done(self) -> int:
+        return int(self.metrics[-1]["epoch"]) if self.metrics else 0
+
+    def best(self) -> dict[str, Any] | None:
+        """The epoch marked best (validation accuracy, or train loss without validation)."""
+        marked = [m for m in self.metrics if m.get("is_best")]
+        return marked[-1] if marked else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "created": self.created,
+            "status": self.status,
+            "config": json.loads(self.config.to_json()) if self.config else None,
+            "device": self.device,
+            "dataset": self.dataset,
+            "parent": self.parent,
+            "label": self.label,
+            "note": self.note,
+            "error": self.error,
+            "pid": self.pid,
+        }
+
+
+def new_run_name(config: TrainConfig, now: datetime | None = None) -> str:
+    """A readable, time-sortable folder name."""
+    now = now or datetime.now()
+    return f"{now:%Y%m%d-%H%M%S}-h{config.hidden}-lr{config.lr:g}-b{config.batch_size}"
+
+
+def create_run(runs_dir: Path, config: TrainConfig, **extra: Any) -> RunInfo:
+    """Make a new run folder with a unique name and write its `run.json`."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    base = new_run_name(config)
+    name, suffix = base, 1
+    while True:
+        try:
+            (runs_dir / name).mkdir()
+            break
+        except FileExistsError:
+            suffix += 1
+            name = f"{base}-{suffix}"
+    info = RunInfo(
+        name=name,
+        path=runs_dir / name,
+        config=config,
+        status="running",
+        created=datetime.now().isoformat(timespec="seconds"),
+        pid=os.getpid(),
+        **extra,
+    )
+    (info.path / CHECKPOINT_DIR).mkdir()
+    save_run_info(info)
+    return info
+
+
+def save_run_info(info: RunInfo) -> None:
+    """Rewrite `run.json` atomically."""
+    atomic_write(info.path / RUN_FILE, json.dumps(info.to_json(), indent=2).encode())
+
+
+def append_metrics(run_path: Path, metrics: dict[str, Any]) -> None:
+    """Append one epoch's metrics as a JSON line and fsync it."""
+    with open(run_path / METRICS_FILE, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(metrics) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_metrics(run_path: Path) -> list[dict[str, Any]]:
+    """Every complete line of `metrics.jsonl` (a torn last line from a crash is skipped)."""
+    path = run_path / METRICS_FILE
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def load_run(path: Path) -> RunInfo:
+    """Read a run folder. A run marked running whose process is gone reads as interrupted."""
+    try:
+        raw = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RunError(f"{path / RUN_FILE}: cannot read ({exc})") from exc
+    try:
+        config = TrainConfig.from_dict(raw["config"]) if raw.get("config") else None
+    except (ConfigError, TypeError) as exc:
+        raise RunError(f"{path / RUN_FILE}: bad config ({exc})") from exc
+    info = RunInfo(
+        name=raw.get("name", path.name),
+        path=path,
+        config=config,
+        status=raw.get("status", "unknown"),
+        created=raw.get("created", ""),
+        device=raw.get("device", ""),
+        dataset=raw.get("dataset", ""),
+        parent=raw.get("parent"),
+        label=raw.get("label", ""),
+        note=raw.get("note", ""),
+        error=raw.get("error", ""),
+        pid=raw.get("pid"),
+        metrics=read_metrics(path),
+    )
+    if info.status == "running" and not _pid_alive(info.pid):
+        info.status = "interrupted"
+    return info
+
+
+def list_runs(runs_dir: Path) -> list[RunInfo | RunError]:
+    """Every run folder, newest first; an unreadable one is returned as its RunError."""
+    if not runs_dir.is_dir():
+        return []
+    found: list[RunInfo | RunError] = []
+    for path in sorted((p for p in runs_dir.iterdir() if p.is_dir()), reverse=True):
+        if not (path / RUN_FILE).exists():
+            continue
+        try:
+            found.append(load_run(path))
+        except RunError as exc:
+            found.append(exc)
+    return found
+
+
+def checkpoint_paths(run_path: Path) -> list[Path]:
+    """The run's checkpoint files: last and best first, then per-epoch ones by name."""
+    folder = run_path / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return []
+    files = [p for p in folder.iterdir() if p.suffix == ".safetensors"]
+    order = {"last": 0, "best": 1}
+    return sorted(files, key=lambda p: (order.get(p.stem, 2), p.name))
+
+
+def delete_run(run_path: Path) -> None:
+    """Remove a run folder and everything in it."""
+    if not (run_path / RUN_FILE).exists():
+        raise RunError(f"{run_path}: not a run folder (no {RUN_FILE})")
+    shutil.rmtree(run_path)

@@ -1,0 +1,354 @@
+"""Training as a generator of events (CONVENTIONS.md): no printing, no UI.
+
+    for event in train(config, dataset, runs_dir=Path("runs")):
+        ...
+
+A caller that stops iterating (or whose `should_stop` returns True, checked every batch) stops
+training; the checkpoints on disk are always whole, because each is written atomically at the end
+of an epoch. Grad mode is off for every tensor operation: there is no autograd here at all.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from data.loader import Splits, make_splits, num_batches, random_shift
+from data.mnist import Dataset, load_dataset
+from mlp_core.checkpoint import Checkpoint, atomic_write, serialize
+from mlp_core.config import TrainConfig
+from mlp_core.device import describe_device, resolve_device, synchronize
+from mlp_core.evaluate import loss_and_accuracy
+from mlp_core.events import (
+    CheckpointSaved,
+    Diverged,
+    EpochEnd,
+    Event,
+    Finished,
+    Progress,
+    RunStarted,
+)
+from mlp_core.model import MLP
+from mlp_core.optim import Optimizer, learning_rate, make_optimizer
+from mlp_core.runs import (
+    CHECKPOINT_DIR,
+    RunInfo,
+    append_metrics,
+    create_run,
+    load_run,
+    read_metrics,
+    save_run_info,
+)
+
+
+class TrainingError(Exception):
+    """The run cannot start as asked (for example, a checkpoint already past `epochs`)."""
+
+
+def _seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _score(metrics: dict[str, Any]) -> float:
+    """Higher is better: validation accuracy, or minus train loss when there is no validation.
+
+    A NaN score is never best: it maps to -inf.
+    """
+    value = (
+        metrics["val_accuracy"]
+        if metrics.get("val_accuracy") is not None
+        else -metrics["train_loss"]
+    )
+    return value if math.isfinite(value) else -math.inf
+
+
+class _Run:
+    """The state of one training run: model, optimizer, data, folder, history."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        dataset: Dataset,
+        runs_dir: Path,
+        start: Checkpoint | None,
+    ) -> None:
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.dataset = dataset
+        self.splits: Splits = make_splits(
+            dataset, config.val_split, config.seed, config.standardize, self.device
+        )
+        self.steps_per_epoch = num_batches(len(self.splits.train), config.batch_size)
+        self.order_rng = _seeded(config.seed + 1)
+        self.start_epoch = 0
+        # Figures of the epoch in progress, set by _train_epoch and read by _end_of_epoch.
+        self.epoch_started = 0.0
+        self.train_loss = math.nan
+        self.train_rate = 0.0
+        self.history: list[dict[str, Any]] = []
+        if start is None:
+            self.model = MLP.create(config.hidden, config.init, _seeded(config.seed), self.device)
+            self.optimizer: Optimizer = make_optimizer(config, self.model.named_parameters())
+            self.info = self._new_folder(runs_dir, parent=None)
+        else:
+            self._restore(start, runs_dir)
+
+    def _new_folder(self, runs_dir: Path, parent: dict[str, Any] | None) -> RunInfo:
+        return create_run(
+            runs_dir,
+            self.config,
+            device=describe_device(self.device),
+            dataset=self.dataset.name,
+            parent=parent,
+        )
+
+    def _restore(self, start: Checkpoint, runs_dir: Path) -> None:
+        """Continue from `start`: in place when it is its run's latest epoch and the config
+        differs only in epochs or device; otherwise in a new run that records its parent."""
+        if start.epoch >= self.config.epochs:
+            raise TrainingError(
+                f"{start.path}: checkpoint is at epoch {start.epoch}; "
+                f"ask for more epochs than that (epochs={self.config.epochs})"
+            )
+        self.start_epoch = start.epoch
+        self.model = MLP.from_state_dict(start.weights(), self.device)
+        self.optimizer = make_optimizer(self.config, self.model.named_parameters())
+        saved_state = start.optimizer_state()
+        if saved_state.keys() == self.optimizer.state.keys():
+            for name, tensor in saved_state.items():
+                self.optimizer.state[name].copy_(tensor)
+            self.optimizer.steps = int(start.tensors["optimizer.steps"].item())
+        self.order_rng.set_state(start.tensors["rng.batch_order"])
+        run_path = start.path.parent.parent
+        parent_history = read_metrics(run_path) if (run_path / "run.json").exists() else []
+        self.history = [m for m in parent_history if m["epoch"] <= start.epoch] or [start.metrics]
+        same_config = replace(start.config, epochs=self.config.epochs, device=self.config.device)
+        latest = bool(parent_history) and parent_history[-1]["epoch"] == start.epoch
+        if latest and same_config == self.config and start.path.parent.name == CHECKPOINT_DIR:
+            self.info = load_run(run_path)
+            self.info.config, self.info.status, self.info.error = self.config, "running", ""
+            self.info.pid = os.getpid()
+            save_run_info(self.info)
+            return
+        parent = {"run": start.run, "checkpoint": str(start.path), "epoch": start.epoch}
+        self.info = self._new_folder(runs_dir, parent=parent)
+        for row in self.history:
+            append_metrics(self.info.path, {**row, "inherited": True})
+
+    # -- checkpoints -------------------------------------------------------------------
+
+    def checkpoint_bytes(self, epoch: int, metrics: dict[str, Any]) -> bytes:
+        return serialize(
+            weights=self.model.state_dict(),
+            optimizer_state=self.optimizer.state,
+            optimizer_steps=self.optimizer.steps,
+            rng_state=self.order_rng.get_state(),
+            config=self.config,
+            epoch=epoch,
+            metrics=metrics,
+            run=self.info.name,
+        )
+
+    def save_checkpoints(self, epoch: int, metrics: dict[str, Any]) -> list[CheckpointSaved]:
+        """Write last (and best, and the per-epoch file when keeping top k); prune the rest."""
+        payload = self.checkpoint_bytes(epoch, metrics)
+        folder = self.info.path / CHECKPOINT_DIR
+        kinds = ["last"] + (["best"] if metrics["is_best"] else [])
+        saved = []
+        for kind in kinds:
+            atomic_write(folder / f"{kind}.safetensors", payload)
+            saved.append(CheckpointSaved(str(folder / f"{kind}.safetensors"), kind, epoch))
+        if self.config.keep_top_k:
+            path = folder / f"epoch-{epoch:04d}.safetensors"
+            atomic_write(path, payload)
+            saved.append(CheckpointSaved(str(path), "epoch", epoch))
+            self._prune_epoch_checkpoints(folder)
+        return saved
+
+    def _prune_epoch_checkpoints(self, folder: Path) -> None:
+        scores = {m["epoch"]: _score(m) for m in self.history}
+        files = sorted(folder.glob("epoch-*.safetensors"))
+        ranked = sorted(
+            files, key=lambda p: scores.get(int(p.stem.split("-")[1]), -math.inf), reverse=True
+        )
+        for path in ranked[self.config.keep_top_k :]:
+            path.unlink(missing_ok=True)
+
+    def last_checkpoint(self) -> str | None:
+        path = self.info.path / CHECKPOINT_DIR / "last.safetensors"
+        return str(path) if path.exists() else None
+
+    def set_status(self, status: str, error: str = "") -> None:
+        self.info.status, self.info.error = status, error
+        save_run_info(self.info)
+
+
+def train(
+    config: TrainConfig,
+    dataset: Dataset | None = None,
+    *,
+    runs_dir: Path | str = Path("runs"),
+    start: Checkpoint | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    progress_interval: float = 0.25,
+) -> Iterator[Event]:
+    """Train `config`, yielding events; see the module docstring.
+
+    dataset: defaults to the bundled MNIST. start: a checkpoint to continue from (resume or
+    fork). should_stop: polled once per batch; when it returns True the run ends after the
+    current batch with status "stopped" (the partial epoch is not saved).
+    """
+    run = _Run(config, dataset if dataset is not None else load_dataset(), Path(runs_dir), start)
+    yield RunStarted(
+        run_name=run.info.name,
+        run_dir=str(run.info.path),
+        config=asdict(config),
+        device=describe_device(run.device),
+        dataset=run.dataset.name,
+        start_epoch=run.start_epoch,
+        epochs=config.epochs,
+        steps_per_epoch=run.steps_per_epoch,
+        train_size=len(run.splits.train),
+        val_size=len(run.splits.val) if run.splits.val else 0,
+        test_size=len(run.splits.test),
+        note=run.dataset.note,
+    )
+    finished = False
+    try:
+        yield from _epochs(run, should_stop or (lambda: False), progress_interval)
+        finished = True
+    finally:
+        if not finished and run.info.status == "running":
+            run.set_status("stopped")
+
+
+def _epochs(
+    run: _Run, should_stop: Callable[[], bool], progress_interval: float
+) -> Iterator[Event]:
+    config = run.config
+    started = time.perf_counter()
+    for epoch in range(run.start_epoch + 1, config.epochs + 1):
+        outcome = yield from _train_epoch(run, epoch, should_stop, progress_interval)
+        if outcome is not None:
+            yield outcome
+            return
+        metrics = _end_of_epoch(run, epoch)
+        if not math.isfinite(metrics["train_loss"]) or not math.isfinite(metrics["test_loss"]):
+            run.set_status("diverged", "loss is not finite")
+            yield Diverged(
+                epoch,
+                run.steps_per_epoch,
+                f"loss became NaN or infinite at the end of epoch {epoch}",
+                run.last_checkpoint(),
+                str(run.info.path),
+            )
+            return
+        saved = run.save_checkpoints(epoch, metrics)
+        append_metrics(run.info.path, metrics)
+        yield EpochEnd(**{k: metrics[k] for k in EpochEnd.__dataclass_fields__})
+        yield from saved
+    run.set_status("finished")
+    yield _finished(run, "finished", started)
+
+
+def _finished(run: _Run, status: str, started: float) -> Finished:
+    best = max(run.history, key=_score, default=None) if run.history else None
+    return Finished(
+        status=status,
+        epochs_done=run.history[-1]["epoch"] if run.history else 0,
+        best_epoch=best["epoch"] if best else None,
+        best_val_accuracy=best.get("val_accuracy") if best else None,
+        test_accuracy_at_best=best["test_accuracy"] if best else None,
+        seconds=time.perf_counter() - started,
+        run_dir=str(run.info.path),
+    )
+
+
+def _train_epoch(
+    run: _Run, epoch: int, should_stop: Callable[[], bool], progress_interval: float
+) -> Iterator[Event]:
+    """One epoch of steps. Returns None when complete, or the Finished/Diverged event that
+    ends the run early (a generator's return value, picked up by `yield from`)."""
+    config, split, rng = run.config, run.splits.train, run.order_rng
+    order = torch.randperm(len(split), generator=rng).to(run.device)
+    shifts = None
+    if config.augment_shift:
+        high = 2 * config.augment_shift + 1
+        shifts = torch.randint(0, high, (len(split), 2), generator=rng).to(run.device)
+    loss_sum = torch.zeros((), device=run.device)
+    epoch_start = last_report = time.perf_counter()
+    run.epoch_started = epoch_start
+    steps = run.steps_per_epoch
+    for step in range(steps):
+        if should_stop():
+            run.set_status("stopped")
+            return _finished(run, "stopped", epoch_start)
+        index = order[step * config.batch_size : (step + 1) * config.batch_size]
+        lr = learning_rate(config, (epoch - 1) * steps + step, steps)
+        _step(run, index, None if shifts is None else shifts.index_select(0, index), lr, loss_sum)
+        now = time.perf_counter()
+        if now - last_report >= progress_interval and step + 1 < steps:
+            last_report = now
+            mean_loss = loss_sum.item() / (step + 1)
+            if not math.isfinite(mean_loss):
+                run.set_status("diverged", "loss is not finite")
+                return Diverged(
+                    epoch,
+                    step + 1,
+                    f"loss became {mean_loss} at step {step + 1} of "
+                    f"epoch {epoch} (learning rate {lr:g} too high?)",
+                    run.last_checkpoint(),
+                    str(run.info.path),
+                )
+            done = min((step + 1) * config.batch_size, len(split))
+            rate = done / (now - epoch_start)
+            yield Progress(epoch, step + 1, steps, mean_loss, rate, (len(split) - done) / rate)
+    run.train_loss = loss_sum.item() / steps
+    run.train_rate = len(split) / (time.perf_counter() - epoch_start)
+    return None
+
+
+@torch.no_grad()
+def _step(
+    run: _Run, index: torch.Tensor, shifts: torch.Tensor | None, lr: float, loss_sum: torch.Tensor
+) -> None:
+    """One SGD step on the batch `index` (no host sync)."""
+    x = run.splits.train.images.index_select(0, index)
+    y = run.splits.train.labels.index_select(0, index)
+    if shifts is not None:
+        x = random_shift(x, shifts, run.config.augment_shift)
+    loss_sum.add_(run.model.loss_and_backward(x, y))
+    run.optimizer.step(lr)
+
+
+def _end_of_epoch(run: _Run, epoch: int) -> dict[str, Any]:
+    """Evaluate on validation and test, decide whether this epoch is the best so far."""
+    synchronize(run.device)
+    seconds = time.perf_counter() - run.epoch_started
+    val_loss = val_accuracy = None
+    if run.splits.val is not None:
+        val_loss, val_accuracy = loss_and_accuracy(run.model, run.splits.val)
+    test_loss, test_accuracy = loss_and_accuracy(run.model, run.splits.test)
+    steps = run.steps_per_epoch
+    metrics: dict[str, Any] = {
+        "epoch": epoch,
+        "train_loss": run.train_loss,
+        "val_loss": val_loss,
+        "val_accuracy": val_accuracy,
+        "test_loss": test_loss,
+        "test_accuracy": test_accuracy,
+        "lr": learning_rate(run.config, epoch * steps - 1, steps),
+        "seconds": seconds,
+        "samples_per_second": run.train_rate,
+    }
+    previous_best = max((_score(m) for m in run.history), default=-math.inf)
+    metrics["is_best"] = _score(metrics) > previous_best
+    run.history.append(metrics)
+    return metrics
