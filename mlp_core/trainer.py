@@ -82,6 +82,11 @@ class _Run:
         self.config = config
         self.device = resolve_device(config.device)
         self.dataset = dataset
+        if config.val_split >= len(dataset.train_labels):
+            raise TrainingError(
+                f"val_split {config.val_split} must be smaller than the training set "
+                f"({len(dataset.train_labels)} images)"
+            )
         self.splits: Splits = make_splits(
             dataset, config.val_split, config.seed, config.standardize, self.device
         )
