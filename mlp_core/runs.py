@@ -201,3 +201,43 @@ def delete_run(run_path: Path) -> None:
     if not (run_path / RUN_FILE).exists():
         raise RunError(f"{run_path}: not a run folder (no {RUN_FILE})")
     shutil.rmtree(run_path)
+
+
+# -- tidying: label, note, checkpoint deletion (used by the app's run notes and delete) -------
+
+
+def set_label_and_note(
+    run_path: Path, label: str | None = None, note: str | None = None
+) -> RunInfo:
+    """Change a run's label and/or note (None leaves it) and rewrite `run.json` atomically.
+
+    A run still training in a live process is refused: its trainer holds run.json in memory and
+    would overwrite the label when its status next changes.
+    """
+    info = load_run(run_path)
+    if info.status == "running":
+        raise RunError(f"{run_path}: the run is still training; label it once it has ended")
+    if label is not None:
+        info.label = label.strip()
+    if note is not None:
+        info.note = note.strip()
+    save_run_info(info)
+    return info
+
+
+def delete_checkpoint(path: Path) -> None:
+    """Remove one checkpoint file of a run (only a .safetensors file in a run's checkpoints/)."""
+    path = Path(path)
+    run_path = path.parent.parent
+    if (
+        path.suffix != ".safetensors"
+        or path.parent.name != CHECKPOINT_DIR
+        or not (run_path / RUN_FILE).is_file()
+    ):
+        raise RunError(f"{path}: not a checkpoint of a run (expected <run>/{CHECKPOINT_DIR}/*)")
+    try:
+        path.unlink()
+    except FileNotFoundError as exc:
+        raise RunError(f"{path}: no such checkpoint file") from exc
+    except OSError as exc:
+        raise RunError(f"{path}: cannot delete ({exc})") from exc
