@@ -71,11 +71,11 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("hidden", "batch_size", "epochs", "lr_step_epochs"):
-            _require(isinstance(getattr(self, name), int), name, "must be a whole number")
+            _require(_is_whole(getattr(self, name)), name, "must be a whole number")
             _require(getattr(self, name) > 0, name, "must be positive")
         _require(self.hidden <= 65_536, "hidden", "must be at most 65536")
         for name in ("lr", "momentum", "weight_decay", "lr_gamma"):
-            _require(isinstance(getattr(self, name), (int, float)), name, "must be a number")
+            _require(_is_number(getattr(self, name)), name, "must be a number")
             _require(math.isfinite(getattr(self, name)), name, "must be finite")
         _require(self.lr > 0, "lr", "must be greater than 0")
         _require(0 <= self.momentum < 1, "momentum", "must be in [0, 1)")
@@ -86,16 +86,16 @@ class TrainConfig:
             "nesterov",
             "needs momentum > 0",
         )
+        for name in ("nesterov", "standardize"):
+            _require(isinstance(getattr(self, name), bool), name, "must be true or false")
         _require(self.init in INITS, "init", f"must be one of {', '.join(INITS)}")
         _require(self.schedule in SCHEDULES, "schedule", f"must be one of {', '.join(SCHEDULES)}")
         _require(
             self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}"
         )
+        _require(_is_whole(self.seed) and self.seed >= 0, "seed", "must be a whole number >= 0")
         _require(
-            isinstance(self.seed, int) and self.seed >= 0, "seed", "must be a whole number >= 0"
-        )
-        _require(
-            isinstance(self.val_split, int) and self.val_split >= 0,
+            _is_whole(self.val_split) and self.val_split >= 0,
             "val_split",
             "must be a whole number >= 0",
         )
@@ -105,12 +105,12 @@ class TrainConfig:
             f"must be smaller than the training set ({MNIST_TRAIN_SIZE})",
         )
         _require(
-            isinstance(self.augment_shift, int) and 0 <= self.augment_shift <= 8,
+            _is_whole(self.augment_shift) and 0 <= self.augment_shift <= 8,
             "augment_shift",
             "must be a whole number in [0, 8]",
         )
         _require(
-            isinstance(self.keep_top_k, int) and self.keep_top_k >= 0,
+            _is_whole(self.keep_top_k) and self.keep_top_k >= 0,
             "keep_top_k",
             "must be a whole number >= 0",
         )
@@ -123,13 +123,19 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """Build from a dict, ignoring unknown keys (a newer file) and defaulting missing ones."""
+        if not isinstance(values, dict):
+            raise ConfigError(f"config must be a JSON object, not {type(values).__name__}")
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
         """Inverse of `to_json`."""
-        return cls.from_dict(json.loads(text))
+        try:
+            values = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"config is not valid JSON ({exc})") from exc
+        return cls.from_dict(values)
 
     def summary(self) -> str:
         """A short human label, e.g. ``h1024 lr0.05 b128 sgd+nesterov cosine``."""
@@ -144,7 +150,18 @@ def _require(condition: bool, name: str, message: str) -> None:
         raise ConfigError(f"{name} {message}")
 
 
-def _valid_device(device: str) -> bool:
+def _is_whole(value: Any) -> bool:
+    """An int and not a bool (True is an int in Python, but never a valid size)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _valid_device(device: Any) -> bool:
+    if not isinstance(device, str):
+        return False
     if device in ("auto", "cpu", "cuda"):
         return True
     prefix, _, index = device.partition(":")
