@@ -25,7 +25,6 @@ import math
 import os
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -34,14 +33,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from data.loader import Split, Splits, make_splits, num_batches  # noqa: E402
-from data.mnist import load_dataset  # noqa: E402
-from mlp_core.config import PRESETS, TrainConfig  # noqa: E402
-from mlp_core.model import INPUT_SIZE, NUM_CLASSES, MLP  # noqa: E402
-from mlp_core.optim import Optimizer, make_optimizer  # noqa: E402
-from mlp_core.trainer import _train_epoch  # noqa: E402
+from data.loader import Split, Splits, make_splits, num_batches
+from data.mnist import load_dataset
+from mlp_core.config import PRESETS, TrainConfig
+from mlp_core.model import INPUT_SIZE, MLP, NUM_CLASSES
+from mlp_core.optim import Optimizer, make_optimizer
+from mlp_core.trainer import _train_epoch
 
 SHAPES = ((128, 64), (1024, 16))
 SEED = 0
