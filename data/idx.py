@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import struct
 import zlib
 from dataclasses import dataclass
@@ -72,7 +73,8 @@ def parse_idx(path: Path, content: bytes, expected_magic: int) -> np.ndarray:
     dims = struct.unpack(f">{ndim}i", content[4:header_len])
     if any(d <= 0 for d in dims):
         raise DatasetError(f"{path}: bad dimensions {dims} in header")
-    expected = int(np.prod(dims))
+    # Python ints: numpy's product of a forged header (2^21·2^21·2^22) would wrap to 0.
+    expected = math.prod(dims)
     payload = len(content) - header_len
     if payload < expected:
         raise DatasetError(

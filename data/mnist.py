@@ -28,6 +28,9 @@ LAYOUT: dict[str, tuple[str, int]] = {
     "test_labels": ("t10k-labels-idx1-ubyte", LABELS_MAGIC),
 }
 
+#: Outputs of the network (mlp_core.model.NUM_CLASSES; not imported: data stays independent).
+NUM_CLASSES = 10
+
 #: Official md5 of the decompressed MNIST files (yann.lecun.com), by role.
 MNIST_MD5: dict[str, str] = {
     "train_images": "6bbc9ace898e44ae57da46a324031adb",
@@ -75,11 +78,18 @@ def find_file(directory: Path, stem: str) -> Path:
 
 
 def _check_pair(images: IdxFile, labels: IdxFile, split: str) -> None:
-    """Images and labels of one split must agree in count; labels must fit in a uint8 class."""
+    """Images and labels of one split must agree in count; labels must be one of the network's
+    NUM_CLASSES outputs (a label of 10 would only fail later, deep inside a training step)."""
     if images.array.shape[0] != labels.array.shape[0]:
         raise DatasetError(
             f"{labels.path}: {labels.array.shape[0]} labels but {images.path.name} has "
             f"{images.array.shape[0]} images ({split} split count mismatch)"
+        )
+    largest = int(labels.array.max())
+    if largest >= NUM_CLASSES:
+        raise DatasetError(
+            f"{labels.path}: label {largest} found, the network has {NUM_CLASSES} classes "
+            f"(0 to {NUM_CLASSES - 1})"
         )
 
 
