@@ -454,9 +454,9 @@ class Sweep:
         """One job as events; never raises for the job's own failure (it is marked failed)."""
         config = replace(job.config, device=device) if device else job.config
         outcome = _Outcome(job)
-        yield JobStarted(job.id, asdict(config), job.device)
         status, error = "cancelled", ""
         try:
+            yield JobStarted(job.id, asdict(config), job.device)
             for event in train(
                 config,
                 self.dataset,
@@ -580,7 +580,7 @@ RESULT_COLUMNS: tuple[tuple[str, Callable[[Job], str]], ...] = (
     ("best_val_acc_%", lambda j: _percent(j.best_val_accuracy)),
     ("test_acc_at_best_%", lambda j: _percent(j.test_accuracy_at_best)),
     ("final_test_acc_%", lambda j: _percent(j.final_test_accuracy)),
-    ("seconds", lambda j: f"{j.seconds:.1f}" if j.state in FINAL_STATES else ""),
+    ("seconds", lambda j: f"{j.seconds:.2f}" if j.state in FINAL_STATES else ""),
     ("run", lambda j: j.run_name),
     ("device", lambda j: j.device),
     ("error", lambda j: j.error),

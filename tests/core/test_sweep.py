@@ -193,9 +193,9 @@ def test_cancel_running_job_then_next_runs(tmp_path: Path, tiny_dataset) -> None
     events = []
     for event in sweep.run():
         events.append(event)
-        if isinstance(event, JobEvent) and event.job_id == 1:
-            if isinstance(event.event, RunStarted):
-                sweep.queue.cancel(1)
+        started = isinstance(event, JobEvent) and isinstance(event.event, RunStarted)
+        if started and event.job_id == 1:
+            sweep.queue.cancel(1)
     results = _finished(events)
     assert results[1].status == "cancelled" and results[1].epochs_done == 0
     assert load_run(Path(results[1].run_dir)).status == "stopped"
@@ -228,7 +228,8 @@ def test_results_csv_and_markdown(tmp_path: Path, tiny_dataset) -> None:
     events = list(sweep.run())
     finished = events[-1]
     assert Path(finished.sweep_dir).parent == tmp_path / "sweeps"
-    rows = list(csv.DictReader(open(finished.results_csv)))
+    with open(finished.results_csv, newline="") as handle:
+        rows = list(csv.DictReader(handle))
     assert [(r["hidden"], r["lr"]) for r in rows] == [
         ("16", "0.05"),
         ("16", "0.1"),
@@ -242,7 +243,7 @@ def test_results_csv_and_markdown(tmp_path: Path, tiny_dataset) -> None:
         assert row["status"] == "done" and row["epochs"] == "1"
         assert row["best_val_acc_%"] == f"{100 * result.best_val_accuracy:.2f}"
         assert row["test_acc_at_best_%"] == f"{100 * result.test_accuracy_at_best:.2f}"
-        assert float(row["seconds"]) > 0
+        assert row["seconds"] == f"{result.seconds:.2f}" and result.seconds > 0
         assert (tmp_path / row["run"] / "run.json").is_file()
     # Each job is an ordinary run; the sweeps folder is not mistaken for one.
     assert sorted(r.name for r in list_runs(tmp_path)) == sorted(r["run"] for r in rows)
