@@ -1,0 +1,236 @@
+"""What `mnist-tui train`, `runs` and `eval` do: iterate the core and print.
+
+Kept apart from `tui/cli.py` so that parsing options (and `--help`) never waits for torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import sys
+from collections.abc import Generator
+from dataclasses import replace
+from typing import TextIO
+
+from data import DatasetError, load_dataset
+from mlp_core import (
+    CheckpointError,
+    CheckpointSaved,
+    DeviceError,
+    Diverged,
+    EpochEnd,
+    Event,
+    Finished,
+    Progress,
+    RunStarted,
+    TrainingError,
+    load_checkpoint,
+    preset,
+    train,
+)
+from mlp_core.runs import RunError, RunInfo, list_runs
+from tui.cli import EXIT_DIVERGED, EXIT_INTERRUPTED, config_from_args, fail, print_json
+
+CORE_ERRORS = (DatasetError, DeviceError, CheckpointError, TrainingError, RunError)
+
+
+def _percent(value: float | None) -> str:
+    return "   -   " if value is None else f"{100 * value:6.2f}%"
+
+
+def format_epoch(event: EpochEnd, epochs: int) -> str:
+    """One readable line per epoch."""
+    val = ""
+    if event.val_accuracy is not None:
+        val = f"  val loss {event.val_loss:.4f} acc {_percent(event.val_accuracy)}"
+    return (
+        f"epoch {event.epoch:>3}/{epochs}  train loss {event.train_loss:.4f}{val}"
+        f"  test loss {event.test_loss:.4f} acc {_percent(event.test_accuracy)}"
+        f"  lr {event.lr:.3g}  {event.seconds:.1f}s  {event.samples_per_second / 1000:.1f}k/s"
+        + ("  *best" if event.is_best else "")
+    )
+
+
+class ProgressLine:
+    """A one-line progress bar redrawn in place, only when stdout is a terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self.shown = False
+
+    def show(self, event: Progress, epochs: int) -> None:
+        if not self.enabled:
+            return
+        width = max(10, min(40, shutil.get_terminal_size().columns - 60))
+        filled = int(width * event.step / event.steps)
+        bar = "█" * filled + "·" * (width - filled)
+        self.stream.write(
+            f"\repoch {event.epoch:>3}/{epochs} {bar} {event.step}/{event.steps}"
+            f"  loss {event.train_loss:.4f}  {event.samples_per_second / 1000:.1f}k/s"
+            f"  {event.eta_seconds:4.0f}s left "
+        )
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\033[K")
+            self.shown = False
+
+
+def train_command(args: argparse.Namespace) -> int:
+    """`mnist-tui train`: build the config, train, print each event."""
+    try:
+        start = load_checkpoint(args.resume) if args.resume else None
+        base = start.config if start else preset(args.preset)
+        config = config_from_args(args, base)
+        if args.device:
+            config = replace(config, device=args.device)
+        dataset = load_dataset(args.data_dir)
+        events = train(config, dataset, runs_dir=args.runs_dir, start=start)
+        return _print_events(events, config.epochs, args.json)
+    except CORE_ERRORS as exc:
+        return fail(str(exc))
+
+
+def _print_events(events: Generator[Event, None, None], epochs: int, as_json: bool) -> int:
+    progress = ProgressLine(sys.stdout)
+    last_epoch, run_dir = 0, ""
+    try:
+        for event in events:
+            last_epoch = getattr(event, "epoch", last_epoch)
+            if as_json:
+                print_json(event.to_dict())
+            else:
+                progress.clear() if not isinstance(event, Progress) else None
+                _print_event(event, epochs, progress)
+            if isinstance(event, RunStarted):
+                run_dir = event.run_dir
+            if isinstance(event, Diverged):
+                return EXIT_DIVERGED
+    except KeyboardInterrupt:
+        events.close()
+        progress.clear()
+        print(
+            f"interrupted: run stopped during epoch {last_epoch + 1}; "
+            f"its checkpoints are whole ({run_dir})",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def _print_event(event: Event, epochs: int, progress: ProgressLine) -> None:
+    if isinstance(event, RunStarted):
+        resumed = f", resuming after epoch {event.start_epoch}" if event.start_epoch else ""
+        print(f"run {event.run_name} on {event.device}{resumed}")
+        print(
+            f"data {event.dataset}: {event.train_size} train, {event.val_size} validation, "
+            f"{event.test_size} test; {event.steps_per_epoch} batches per epoch"
+        )
+        if event.note:
+            print(f"note: {event.note}")
+    elif isinstance(event, Progress):
+        progress.show(event, epochs)
+    elif isinstance(event, EpochEnd):
+        print(format_epoch(event, epochs), flush=True)
+    elif isinstance(event, CheckpointSaved):
+        pass  # one line per epoch is enough; --json lists every file written
+    elif isinstance(event, Diverged):
+        kept = event.last_good_checkpoint or "none (no epoch finished)"
+        print(f"diverged: {event.reason}; last good checkpoint: {kept}", file=sys.stderr)
+    elif isinstance(event, Finished):
+        best = ""
+        if event.best_epoch is not None:
+            val = f"val {_percent(event.best_val_accuracy)}, " if event.best_val_accuracy else ""
+            test = _percent(event.test_accuracy_at_best)
+            best = f"; best epoch {event.best_epoch} ({val}test {test})"
+        print(f"{event.status} after {event.epochs_done} epochs in {event.seconds:.1f}s{best}")
+        print(f"saved in {event.run_dir}")
+
+
+def runs_command(args: argparse.Namespace) -> int:
+    """`mnist-tui runs`: one row per run, newest first."""
+    runs = list_runs(args.runs_dir)
+    if args.json:
+        for run in runs:
+            print_json(run_row(run))
+        return 0
+    if not runs:
+        print(f"no runs in {args.runs_dir}")
+        return 0
+    rows = [run_row(run) for run in runs]
+    columns = ("name", "config", "epochs", "best val", "test at best", "status")
+    table = [[_cell(row, column) for column in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in table)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for cells in table:
+        print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
+    return 0
+
+
+def run_row(run: RunInfo | RunError) -> dict[str, object]:
+    """The figures of one run as `mnist-tui runs` shows them (unreadable runs included)."""
+    if isinstance(run, RunError):
+        return {"name": str(run).split(":")[0], "status": "unreadable", "error": str(run)}
+    best = run.best()
+    return {
+        "name": run.name,
+        "label": run.label,
+        "config": run.config.summary() if run.config else "?",
+        "epochs_done": run.epochs_done,
+        "epochs": run.config.epochs if run.config else None,
+        "best_val_accuracy": best.get("val_accuracy") if best else None,
+        "test_accuracy_at_best": best.get("test_accuracy") if best else None,
+        "status": run.status,
+        "seconds": sum(m.get("seconds", 0.0) for m in run.metrics),
+        "parent": run.parent,
+    }
+
+
+def _cell(row: dict[str, object], column: str) -> str:
+    def pct(value: object) -> str:
+        return f"{100 * value:.2f}%" if isinstance(value, float) and math.isfinite(value) else "-"
+
+    if column == "name":
+        name = str(row["name"])
+        return f"{name} [{row['label']}]" if row.get("label") else name
+    if column == "config":
+        return str(row.get("config", ""))
+    if column == "epochs":
+        return f"{row.get('epochs_done', '-')}/{row.get('epochs') or '-'}"
+    if column == "best val":
+        return pct(row.get("best_val_accuracy"))
+    if column == "test at best":
+        return pct(row.get("test_accuracy_at_best"))
+    return str(row.get("status", ""))
+
+
+def eval_command(args: argparse.Namespace) -> int:
+    """`mnist-tui eval CHECKPOINT`: test loss, accuracy, per-class accuracy, confusion."""
+    from mlp_core.inspect import evaluate_checkpoint
+
+    try:
+        dataset = load_dataset(args.data_dir)
+        result = evaluate_checkpoint(args.checkpoint, dataset, args.device or "auto")
+    except CORE_ERRORS as exc:
+        return fail(str(exc))
+    if args.json:
+        print_json({"checkpoint": str(args.checkpoint), **result.to_dict()})
+        return 0
+    print(f"checkpoint {args.checkpoint}")
+    print(
+        f"test loss {result.loss:.4f}  accuracy {_percent(result.accuracy)}"
+        f"  ({result.count} images)"
+    )
+    print(
+        "per class:  "
+        + "  ".join(f"{c}:{100 * a:5.1f}%" for c, a in enumerate(result.per_class_accuracy))
+    )
+    print("confusion (rows: true class, columns: predicted)")
+    print("      " + "".join(f"{c:>6}" for c in range(len(result.confusion))))
+    for true_class, row in enumerate(result.confusion):
+        print(f"{true_class:>6}" + "".join(f"{n:>6}" for n in row))
+    return 0
