@@ -27,6 +27,10 @@ FORMAT = "mnist-tui-checkpoint"
 FORMAT_VERSION = "1"
 
 
+#: Tensors every checkpoint has: without them a run can be neither evaluated nor resumed.
+REQUIRED_TENSORS = (*PARAMETER_NAMES, "optimizer.steps", "rng.batch_order")
+
+
 class CheckpointError(Exception):
     """A checkpoint is missing, corrupt, truncated or not ours; the message names the file."""
 
@@ -138,9 +142,12 @@ def load_checkpoint(path: Path | str) -> Checkpoint:
             f"{path}: checkpoint format version {metadata.get('format_version')!r}, "
             f"this mnist-tui reads {FORMAT_VERSION}"
         )
-    missing = [name for name in (*PARAMETER_NAMES, "rng.batch_order") if name not in tensors]
+    missing = [name for name in REQUIRED_TENSORS if name not in tensors]
     if missing:
         raise CheckpointError(f"{path}: missing tensors {', '.join(missing)}")
+    # Resuming feeds these to Generator.set_state and int(): wrong kinds would crash there.
+    if tensors["rng.batch_order"].dtype != torch.uint8 or tensors["optimizer.steps"].numel() != 1:
+        raise CheckpointError(f"{path}: rng.batch_order or optimizer.steps is malformed")
     try:
         config = TrainConfig.from_json(metadata["config"])
         epoch = int(metadata["epoch"])
