@@ -225,13 +225,17 @@ def train(
         test_size=len(run.splits.test),
         note=run.dataset.note,
     )
-    finished = False
     try:
         yield from _epochs(run, should_stop or (lambda: False), progress_interval)
-        finished = True
-    finally:
-        if not finished and run.info.status == "running":
+    except (GeneratorExit, KeyboardInterrupt):
+        # The caller stopped iterating, or the user pressed Ctrl-C: a stop, not a failure.
+        if run.info.status == "running":
             run.set_status("stopped")
+        raise
+    except Exception as exc:
+        if run.info.status == "running":
+            run.set_status("failed", f"{type(exc).__name__}: {exc}")
+        raise
 
 
 def _epochs(

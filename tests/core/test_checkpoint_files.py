@@ -287,11 +287,6 @@ def test_crash_in_a_training_checkpoint_write(
     assert load_run(Path(started.run_dir)).status != "running"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="trainer.train's finally marks any exception 'stopped' (as if asked to stop); "
-    "run.json never gets status 'failed' with the error, though runs.STATUSES has it",
-)
 def test_a_crash_marks_the_run_failed_with_the_error(
     tiny_dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
