@@ -378,6 +378,7 @@ class Sweep:
 
     def run(self) -> Iterator[SweepEvent]:
         """Train every waiting job; see the class docstring. Closing the generator stops it."""
+        self._stop.clear()  # a sweep stopped earlier can run the queue's waiting jobs again
         for device in self.devices or []:
             resolve_device(device)  # a missing GPU is the sweep's error, not every job's
         if self.dataset is None:

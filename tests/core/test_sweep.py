@@ -6,6 +6,7 @@ import csv
 import json
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -265,6 +266,25 @@ def test_devices_run_side_by_side(tmp_path: Path, tiny_dataset) -> None:
         assert mine[0].config["device"] in ("cpu", "auto")
         assert mine[-1].status == "done"
     assert isinstance(events[-1], SweepFinished) and events[-1].counts["done"] == 4
+
+
+def test_closing_a_side_by_side_sweep_stops_its_threads(tmp_path: Path, tiny_dataset) -> None:
+    configs = expand_grid(replace(BASE, epochs=200), {"seed": "0,1,2"})
+    sweep = Sweep(configs, runs_dir=tmp_path, dataset=tiny_dataset, devices=["cpu", "auto"])
+    run = sweep.run()
+    for event in run:
+        if isinstance(event, JobEvent) and isinstance(event.event, EpochEnd):
+            break
+    run.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("sweep-")]
+    states = [job.state for job in sweep.queue.jobs()]
+    assert "running" not in states and "cancelled" in states and "done" not in states
+    # The same sweep runs what is still waiting when asked again.
+    for job_id in (1, 2, 3):
+        sweep.queue.remove(job_id)
+    sweep.queue.add(BASE)
+    again = list(sweep.run())
+    assert again[-1].counts["done"] == 1 and not again[-1].stopped
 
 
 def test_missing_device_is_the_sweeps_error(tmp_path: Path, tiny_dataset) -> None:
