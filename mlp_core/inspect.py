@@ -43,9 +43,10 @@ class Misclassified:
     top: tuple[tuple[int, float], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Inspection:
-    """What the evaluation view shows: the figures and every mistake, from one forward pass."""
+    """What the evaluation view shows: the figures, every mistake, and the data set used (its
+    uint8 test images are what the misclassified view draws)."""
 
     checkpoint: str
     run: str
@@ -53,6 +54,7 @@ class Inspection:
     standardize: bool
     result: EvalResult
     mistakes: tuple[Misclassified, ...]
+    dataset: Dataset
 
 
 def checkpoint_test_split(checkpoint: Checkpoint, dataset: Dataset, device: torch.device) -> Split:
@@ -73,17 +75,22 @@ def _prepare(
     dataset: Dataset | None,
     device: str,
     progress: ProgressCallback | None,
-) -> tuple[Checkpoint, MLP, Split]:
-    """Load checkpoint, data and model. Raises CheckpointError, DatasetError, DeviceError."""
+    data_dir: Path | str | None = None,
+) -> tuple[Checkpoint, MLP, Split, Dataset]:
+    """Load checkpoint, data and model: the checkpoint first, so a bad file fails at once.
+
+    Raises CheckpointError, DatasetError, DeviceError.
+    """
     _report(progress, "reading checkpoint", 0.0)
     checkpoint = load_checkpoint(path)
     torch_device = resolve_device(device)
     if dataset is None:
         _report(progress, "loading data", 0.2)
-        dataset = load_dataset()
+        dataset = load_dataset(data_dir)
     _report(progress, "preparing test split", 0.4)
     model = MLP.from_state_dict(checkpoint.weights(), torch_device)
-    return checkpoint, model, checkpoint_test_split(checkpoint, dataset, torch_device)
+    split = checkpoint_test_split(checkpoint, dataset, torch_device)
+    return checkpoint, model, split, dataset
 
 
 def evaluate_checkpoint(
@@ -97,7 +104,7 @@ def evaluate_checkpoint(
 
     dataset: the bundled MNIST when None. Raises CheckpointError for a bad file.
     """
-    _checkpoint, model, split = _prepare(path, dataset, device, progress)
+    _checkpoint, model, split, _dataset = _prepare(path, dataset, device, progress)
     _report(progress, "evaluating", 0.6)
     result = evaluate(model, split)
     _report(progress, "done", 1.0)
@@ -110,9 +117,14 @@ def inspect_checkpoint(
     device: str = "auto",
     *,
     progress: ProgressCallback | None = None,
+    data_dir: Path | str | None = None,
 ) -> Inspection:
-    """`evaluate_checkpoint` plus the list of misclassified test images (for the app)."""
-    checkpoint, model, split = _prepare(path, dataset, device, progress)
+    """`evaluate_checkpoint` plus the list of misclassified test images (for the app).
+
+    dataset: when None, loaded from `data_dir` (the bundled MNIST when that is None too) after
+    the checkpoint has been read.
+    """
+    checkpoint, model, split, dataset = _prepare(path, dataset, device, progress, data_dir)
     _report(progress, "evaluating", 0.6)
     result = evaluate(model, split)
     _report(progress, "finding mistakes", 0.85)
@@ -126,6 +138,7 @@ def inspect_checkpoint(
         standardize=checkpoint.config.standardize,
         result=result,
         mistakes=tuple(mistakes),
+        dataset=dataset,
     )
 
 
