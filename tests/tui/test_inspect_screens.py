@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.text import Text
 from textual.app import App
 from textual.screen import Screen
-from textual.widgets import Input, Static, TextArea
+from textual.widgets import Input, ProgressBar, Static, TextArea
 
 from data.mnist import Dataset
 from mlp_core.config import TrainConfig
@@ -30,7 +30,7 @@ from tui.screens.evaluate import EvaluateScreen
 from tui.screens.misclassified import MisclassifiedScreen
 from tui.screens.run_notes import RunNotesScreen
 from tui.widgets.confusion import ConfusionTable, cell_style
-from tui.widgets.digit import render_digit
+from tui.widgets.digit import DigitView, render_digit
 
 SIZE = (120, 40)
 
@@ -394,3 +394,44 @@ def test_confusion_cell_colours() -> None:
     few, many = cell_style(1, 100, False), cell_style(30, 100, False)
     assert many.bgcolor.get_truecolor().red > few.bgcolor.get_truecolor().red
     assert cell_style(0, 100, False).bgcolor is None
+
+
+@sync
+async def test_evaluate_shows_progress_while_working(
+    checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(EvaluateScreen, "_evaluate", lambda self: None)  # no worker: hold still
+    screen = EvaluateScreen(checkpoint, None, "cpu")
+    app = Host(screen)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert not screen.query_one("#eval-results").display
+        screen.post_message(EvaluateScreen.Progress("loading data", 0.2))
+        screen.post_message(EvaluateScreen.Progress("evaluating", 0.6))
+        await pilot.pause()
+        assert text_of(app, "#eval-status") == "evaluating…"
+        assert screen.query_one(ProgressBar).progress == pytest.approx(0.6)
+        await pilot.press("m")  # not finished: a notice, nothing pushed
+        await pilot.pause()
+        assert app.screen is screen
+        assert any("not finished" in n.message for n in app._notifications)
+
+
+class DigitHost(App[None]):
+    def compose(self) -> Any:
+        yield DigitView(id="plain")
+        yield DigitView(np.full(784, 255, dtype=np.uint8), caption="label 7", id="captioned")
+
+
+@sync
+async def test_digit_view_is_28_by_14_with_its_caption_below() -> None:
+    app = DigitHost()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        plain, captioned = app.query_one("#plain", DigitView), app.query_one("#captioned")
+        assert captioned.size == (28, 15)
+        assert captioned.content.plain.splitlines()[-1] == "label 7"
+        plain.show(np.zeros((28, 28), dtype=np.uint8))
+        await pilot.pause()
+        assert plain.size == (28, 14)
+        assert plain.content.plain == "\n".join(["▀" * 28] * 14)
