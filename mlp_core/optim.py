@@ -2,6 +2,11 @@
 
 The tests check each against `torch.optim` over several steps. State lives in named tensors
 (`momentum_buffer`, `exp_avg`, `exp_avg_sq`) so that a checkpoint can store and restore it.
+
+Each update applies one `torch._foreach_*` call to all four parameters at once (as
+torch.optim's own foreach code path does): the arithmetic per element is the same as four
+separate calls, but the Python and dispatch cost is paid once, which matters at small batches
+where a step's kernels take microseconds.
 """
 
 from __future__ import annotations
@@ -34,15 +39,16 @@ class SGD:
 
     def step(self, lr: float) -> None:
         """Apply one update with learning rate `lr` (gradients are used, then left as they are)."""
-        for name, param, grad in self.params:
-            d = grad
-            if self.weight_decay:
-                d = grad.add(param, alpha=self.weight_decay)
-            if self.momentum:
-                buf = self.state[f"{name}.momentum_buffer"]
-                buf.mul_(self.momentum).add_(d)
-                d = d.add(buf, alpha=self.momentum) if self.nesterov else buf
-            param.add_(d, alpha=-lr)
+        params = [p for _, p, _ in self.params]
+        d = [g for _, _, g in self.params]
+        if self.weight_decay:
+            d = torch._foreach_add(d, params, alpha=self.weight_decay)  # d = g + λ·p
+        if self.momentum:
+            bufs = [self.state[f"{name}.momentum_buffer"] for name, _, _ in self.params]
+            torch._foreach_mul_(bufs, self.momentum)  # b = μ·b + d
+            torch._foreach_add_(bufs, d)
+            d = torch._foreach_add(d, bufs, alpha=self.momentum) if self.nesterov else bufs
+        torch._foreach_add_(params, d, alpha=-lr)  # p -= lr·step
         self.steps += 1
 
 
@@ -74,14 +80,19 @@ class Adam:
         self.steps += 1
         bias1 = 1 - self.beta1**self.steps
         bias2_sqrt = math.sqrt(1 - self.beta2**self.steps)
-        for name, param, grad in self.params:
-            g = grad.add(param, alpha=self.weight_decay) if self.weight_decay else grad
-            m = self.state[f"{name}.exp_avg"]
-            v = self.state[f"{name}.exp_avg_sq"]
-            m.lerp_(g, 1 - self.beta1)
-            v.mul_(self.beta2).addcmul_(g, g, value=1 - self.beta2)
-            denom = (v.sqrt() / bias2_sqrt).add_(self.eps)
-            param.addcdiv_(m, denom, value=-lr / bias1)
+        params = [p for _, p, _ in self.params]
+        g = [g for _, _, g in self.params]
+        if self.weight_decay:
+            g = torch._foreach_add(g, params, alpha=self.weight_decay)  # g + λ·p
+        m = [self.state[f"{name}.exp_avg"] for name, _, _ in self.params]
+        v = [self.state[f"{name}.exp_avg_sq"] for name, _, _ in self.params]
+        torch._foreach_lerp_(m, g, 1 - self.beta1)  # m = β₁m + (1−β₁)g
+        torch._foreach_mul_(v, self.beta2)  # v = β₂v + (1−β₂)g²
+        torch._foreach_addcmul_(v, g, g, value=1 - self.beta2)
+        denom = torch._foreach_sqrt(v)  # √v/√(1−β₂ᵗ) + ε
+        torch._foreach_div_(denom, bias2_sqrt)
+        torch._foreach_add_(denom, self.eps)
+        torch._foreach_addcdiv_(params, m, denom, value=-lr / bias1)
 
 
 Optimizer = SGD | Adam
