@@ -1,0 +1,167 @@
+"""The runs directory as plain data for the checkpoint panel: runs newest first, and each
+run's checkpoints with their metrics, read from the safetensors metadata only (no tensors).
+
+Scanning runs in a thread worker; an unreadable `run.json` or checkpoint becomes an entry with
+its reason in `error`, never an exception, so one bad file never stops the app.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CheckpointEntry:
+    """One checkpoint file; `error` is set (and the rest mostly empty) when it is unreadable."""
+
+    path: Path
+    kind: str
+    epoch: int | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+    size: int = 0
+    is_best: bool = False
+    error: str | None = None
+
+    @property
+    def val_accuracy(self) -> float | None:
+        return self.metrics.get("val_accuracy")
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return self.metrics.get("test_accuracy")
+
+
+@dataclass(frozen=True)
+class RunEntry:
+    """One run folder; `error` is set when its `run.json` cannot be read."""
+
+    path: Path
+    name: str
+    status: str = "unreadable"
+    created: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints: list[CheckpointEntry] = field(default_factory=list)
+    device: str = ""
+    dataset: str = ""
+    parent: dict[str, Any] | None = None
+    run_error: str = ""
+    error: str | None = None
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        """The last epoch marked best, as the engine marks it."""
+        marked = [m for m in self.metrics if m.get("is_best")]
+        return marked[-1] if marked else None
+
+
+def checkpoint_kind(path: Path) -> str:
+    """last, best or epoch (from the file name the engine uses)."""
+    return path.stem if path.stem in ("last", "best") else "epoch"
+
+
+def read_checkpoint_entry(path: Path, best_epoch: int | None = None) -> CheckpointEntry:
+    """Read one checkpoint's metadata; any problem becomes an entry with `error` set."""
+    from mlp_core.checkpoint import CheckpointError, read_metadata
+
+    kind = checkpoint_kind(path)
+    try:
+        stat = path.stat()
+        metadata = read_metadata(path)
+        epoch = int(metadata["epoch"])
+        metrics = json.loads(metadata.get("metrics", "{}"))
+        config = json.loads(metadata.get("config", "{}"))
+    except (CheckpointError, OSError, KeyError, ValueError, TypeError) as exc:
+        return CheckpointEntry(path=path, kind=kind, error=_reason(exc, path))
+    return CheckpointEntry(
+        path=path,
+        kind=kind,
+        epoch=epoch,
+        metrics=metrics if isinstance(metrics, dict) else {},
+        config=config if isinstance(config, dict) else {},
+        created=metadata.get("created", ""),
+        size=stat.st_size,
+        is_best=kind == "best" or (best_epoch is not None and epoch == best_epoch),
+    )
+
+
+def _reason(exc: BaseException, path: Path) -> str:
+    """The error's message without the path the panel already shows."""
+    text = str(exc).strip() or type(exc).__name__
+    prefix = f"{path}: "
+    return text[len(prefix) :] if text.startswith(prefix) else text
+
+
+def scan_runs(runs_dir: Path) -> list[RunEntry]:
+    """Every run under `runs_dir`, newest first, each with its checkpoints."""
+    from mlp_core.runs import RunError, RunInfo, checkpoint_paths, list_runs
+
+    entries: list[RunEntry] = []
+    for found in list_runs(runs_dir):
+        if isinstance(found, RunError):
+            path = _run_path_of(found, runs_dir)
+            entries.append(RunEntry(path=path, name=path.name, error=_reason(found, path)))
+            continue
+        info: RunInfo = found
+        best = info.best()
+        best_epoch = int(best["epoch"]) if best else None
+        checkpoints = [read_checkpoint_entry(p, best_epoch) for p in checkpoint_paths(info.path)]
+        entries.append(
+            RunEntry(
+                path=info.path,
+                name=info.name,
+                status=info.status,
+                created=info.created,
+                config=json.loads(info.config.to_json()) if info.config else {},
+                metrics=info.metrics,
+                checkpoints=checkpoints,
+                device=info.device,
+                dataset=info.dataset,
+                parent=info.parent,
+                run_error=info.error,
+            )
+        )
+    return entries
+
+
+def _run_path_of(error: Exception, runs_dir: Path) -> Path:
+    """The run folder named in a RunError's message (``<folder>/run.json: ...``)."""
+    head = str(error).split(": ", 1)[0]
+    path = Path(head)
+    if path.name == "run.json":
+        return path.parent
+    return runs_dir / path.name
+
+
+def human_size(size: int) -> str:
+    """1536 -> '1.5 KiB'."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def runs_signature(runs_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    """A cheap fingerprint of the runs directory (names and modification times), so the panel
+    can notice runs written by another process without reading every checkpoint again."""
+    if not runs_dir.is_dir():
+        return ()
+    found = []
+    for path in sorted(runs_dir.iterdir()):
+        try:
+            run_mtime = (path / "run.json").stat().st_mtime_ns
+        except OSError:
+            continue
+        try:
+            checkpoints_mtime = (path / "checkpoints").stat().st_mtime_ns
+        except OSError:
+            checkpoints_mtime = 0
+        found.append((path.name, run_mtime, checkpoints_mtime))
+    return tuple(found)

@@ -1,0 +1,311 @@
+"""The checkpoint panel: the runs in the runs directory, newest first, each with its checkpoints,
+and the details of the one under the cursor.
+
+The panel reads the disk in a thread worker (`tui.catalog`), keeps the tree's expanded runs and
+cursor across rescans, and rescans by itself when the runs directory changes (a checkpoint saved
+by this app or by another process). It tells the app what the cursor is on with `Highlighted`
+and what the user chose (Enter) with `Selected`; it never reaches into other widgets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Label, Static, Tree
+from textual.widgets.tree import TreeNode
+from textual.worker import Worker, WorkerState
+
+from tui.catalog import CheckpointEntry, RunEntry, human_size, runs_signature, scan_runs
+
+STATUS_STYLE = {
+    "running": "bold green",
+    "finished": "green",
+    "stopped": "yellow",
+    "interrupted": "yellow",
+    "diverged": "red",
+    "failed": "red",
+}
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.2f}%"
+
+
+def _when(name: str) -> str:
+    """'20261127-221530-h1024...' -> '11-27 22:15' (the run's start, from its name)."""
+    stamp = name[:15]
+    if len(stamp) == 15 and stamp[8] == "-" and stamp.replace("-", "").isdigit():
+        return f"{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}"
+    return name[:11]
+
+
+#: Run statuses as the tree shows them (short: the panel is narrow).
+STATUS_WORD = {"finished": "done", "interrupted": "interr."}
+
+
+def run_label(entry: RunEntry, live: bool) -> Text:
+    """``11-27 22:15 h1024 lr0.05 done 98.1%`` (best validation accuracy, or test)."""
+    if entry.error is not None:
+        return Text.assemble((entry.name, "red"), (" unreadable", "bold red"))
+    config = entry.config
+    summary = f"h{config.get('hidden', '?')} lr{config.get('lr', 0):g}" if config else "?"
+    best = entry.best or {}
+    accuracy = best.get("val_accuracy", best.get("test_accuracy"))
+    status = "live" if live else entry.status
+    return Text.assemble(
+        (_when(entry.name), "dim"),
+        " ",
+        summary,
+        " ",
+        (STATUS_WORD.get(status, status), STATUS_STYLE.get("running" if live else status, "")),
+        " ",
+        ("" if accuracy is None else f"{100 * accuracy:.1f}%", "bold"),
+    )
+
+
+def _points(value: float | None) -> str:
+    """An accuracy in percent without the sign (the tree has no room for it)."""
+    return " –" if value is None else f" {100 * value:.2f}"
+
+
+def checkpoint_label(entry: CheckpointEntry) -> Text:
+    """``best e7   val  98.12 test  98.05 ★``."""
+    if entry.error is not None:
+        return Text.assemble((entry.path.name, "red"), (" unreadable", "bold red"))
+    return Text.assemble(
+        (f"{entry.kind:<5}", "bold" if entry.kind == "best" else ""),
+        f"e{entry.epoch:<3} ",
+        ("val", "dim"),
+        _points(entry.val_accuracy),
+        (" test", "dim"),
+        _points(entry.test_accuracy),
+        (" ★" if entry.is_best else "", "bold yellow"),
+    )
+
+
+def _value(key: str, value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float) and "accuracy" in key:
+        return _percent(value)
+    if isinstance(value, float):
+        return f"{value:.4g}" if key == "lr" else f"{value:.4f}"
+    return str(value)
+
+
+def _config_lines(config: dict[str, Any]) -> list[str]:
+    return [f"  {name:<14} {_value(name, value)}" for name, value in config.items()]
+
+
+def run_details(entry: RunEntry) -> Text:
+    if entry.error is not None:
+        return Text.assemble(("unreadable run\n", "bold red"), f"{entry.path}\n{entry.error}")
+    best = entry.best
+    lines = [
+        entry.name,
+        f"status   {entry.status}" + (f" ({entry.run_error})" if entry.run_error else ""),
+        f"created  {entry.created}",
+        f"device   {entry.device}",
+        f"data     {entry.dataset}",
+        f"epochs   {len(entry.metrics)} of {entry.config.get('epochs', '?')}",
+    ]
+    if best:
+        lines.append(
+            f"best     epoch {best['epoch']}: val {_percent(best.get('val_accuracy'))}, "
+            f"test {_percent(best.get('test_accuracy'))}"
+        )
+    if entry.parent:
+        lines.append(f"parent   {entry.parent.get('run')} @ epoch {entry.parent.get('epoch')}")
+    lines += ["config", *_config_lines(entry.config)]
+    return Text("\n".join(lines))
+
+
+def checkpoint_details(entry: CheckpointEntry) -> Text:
+    if entry.error is not None:
+        return Text.assemble(
+            ("unreadable checkpoint\n", "bold red"), f"{entry.path}\n{entry.error}"
+        )
+    metrics = entry.metrics
+    lines = [
+        entry.path.parent.parent.name,
+        f"file     {entry.path.name}",
+        f"kind     {entry.kind}" + ("  ★ (the best epoch)" if entry.is_best else ""),
+        f"epoch    {entry.epoch}",
+        f"saved    {entry.created}",
+        f"size     {human_size(entry.size)}",
+        "metrics",
+    ]
+    for key in ("train_loss", "val_loss", "val_accuracy", "test_loss", "test_accuracy", "lr"):
+        lines.append(f"  {key:<14} {_value(key, metrics.get(key))}")
+    lines += ["config", *_config_lines(entry.config)]
+    return Text("\n".join(lines))
+
+
+class CheckpointPanel(Vertical):
+    """Runs and checkpoints; `runs` is what was last read from disk."""
+
+    class Highlighted(Message):
+        """The cursor is on a run (checkpoint_path None) or a checkpoint."""
+
+        def __init__(self, run_path: Path | None, checkpoint_path: Path | None) -> None:
+            super().__init__()
+            self.run_path = run_path
+            self.checkpoint_path = checkpoint_path
+
+    class Selected(Message):
+        """The user chose a run (checkpoint_path None) or a checkpoint, with Enter."""
+
+        def __init__(self, run_path: Path | None, checkpoint_path: Path | None) -> None:
+            super().__init__()
+            self.run_path = run_path
+            self.checkpoint_path = checkpoint_path
+
+    def __init__(self, runs_dir: Path, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.runs_dir = runs_dir
+        self.runs: list[RunEntry] = []
+        #: The run being trained in this app, marked "live".
+        self.live_run: Path | None = None
+        self._signature: tuple[Any, ...] | None = None
+        self._rescan_pending = False
+
+    def compose(self) -> ComposeResult:
+        yield Label(f"runs in {self.runs_dir}", id="panel-title")
+        tree: Tree[RunEntry | CheckpointEntry | None] = Tree("runs", id="run-tree")
+        tree.show_root = False
+        tree.auto_expand = False
+        yield tree
+        with VerticalScroll(id="details-scroll"):
+            yield Static("loading…", id="details")
+
+    def start_watching(self, interval: float = 2.0) -> None:
+        """Scan now, then notice changes on disk every `interval` seconds."""
+        self.rescan()
+        self.set_interval(interval, self._poll)
+
+    # -- reading the disk ---------------------------------------------------------------
+
+    def rescan(self) -> None:
+        """Read the runs directory again (soon: several calls in a row make one scan)."""
+        if not self._rescan_pending:
+            self._rescan_pending = True
+            self.set_timer(0.05, self._scan)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="scan")
+    def _scan(self) -> list[RunEntry]:
+        self._rescan_pending = False
+        self._signature = runs_signature(self.runs_dir)
+        return scan_runs(self.runs_dir)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="poll")
+    def _poll(self) -> bool:
+        return runs_signature(self.runs_dir) != self._signature
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker: Worker[Any] = event.worker
+        if worker.group == "scan" and event.state == WorkerState.SUCCESS:
+            self.show_runs(worker.result or [])
+        elif worker.group == "scan" and event.state == WorkerState.ERROR:
+            self.query_one("#details", Static).update(
+                Text(f"cannot read {self.runs_dir}: {worker.error}", style="red")
+            )
+        elif worker.group == "poll" and event.state == WorkerState.SUCCESS and worker.result:
+            self.rescan()
+        if worker.group in ("scan", "poll"):
+            event.stop()
+
+    # -- the tree -----------------------------------------------------------------------
+
+    @property
+    def tree(self) -> Tree[RunEntry | CheckpointEntry | None]:
+        return self.query_one("#run-tree", Tree)
+
+    def show_runs(self, runs: list[RunEntry]) -> None:
+        """Rebuild the tree from `runs`, keeping expanded runs and the cursor where they were."""
+        tree = self.tree
+        expanded = {n.data.path for n in tree.root.children if n.is_expanded and n.data}
+        cursor = tree.cursor_node.data if tree.cursor_node else None
+        cursor_path = getattr(cursor, "path", None)
+        first_scan = not self.runs and not expanded
+        self.runs = runs
+        tree.clear()
+        if not runs:
+            tree.root.add_leaf(Text(f"no runs yet in {self.runs_dir}", style="dim"), data=None)
+            self._show_details(None)
+            return
+        for index, run in enumerate(runs):
+            live = self.live_run is not None and run.path == self.live_run
+            node = tree.root.add(run_label(run, live), data=run)
+            for checkpoint in run.checkpoints:
+                node.add_leaf(checkpoint_label(checkpoint), data=checkpoint)
+            if run.path in expanded or live or (first_scan and index == 0):
+                node.expand()
+        self.call_after_refresh(self._restore_cursor, cursor_path)
+
+    def _restore_cursor(self, path: Path | None) -> None:
+        tree = self.tree
+        target = self._node_for(path) if path is not None else None
+        if target is not None:
+            tree.move_cursor(target, animate=False)
+        elif tree.cursor_line < 0 and tree.root.children:
+            tree.cursor_line = 0
+        node = tree.cursor_node
+        self._show_details(node.data if node else None)
+
+    def _node_for(self, path: Path) -> TreeNode[Any] | None:
+        for run_node in self.tree.root.children:
+            if run_node.data is not None and run_node.data.path == path:
+                return run_node
+            for child in run_node.children:
+                if child.data is not None and child.data.path == path:
+                    return child
+        return None
+
+    def run_entry(self, path: Path) -> RunEntry | None:
+        return next((run for run in self.runs if run.path == path), None)
+
+    def mark_live(self, run_path: Path | None) -> None:
+        """Mark the run being trained (None when training ends) and read the disk again."""
+        self.live_run = run_path
+        self.rescan()
+
+    # -- cursor and choice ---------------------------------------------------------------
+
+    def _show_details(self, data: RunEntry | CheckpointEntry | None) -> None:
+        details = self.query_one("#details", Static)
+        if isinstance(data, RunEntry):
+            details.update(run_details(data))
+        elif isinstance(data, CheckpointEntry):
+            details.update(checkpoint_details(data))
+        else:
+            details.update(Text("Enter on a run loads its curves and config.", style="dim"))
+
+    @staticmethod
+    def _paths(data: RunEntry | CheckpointEntry | None) -> tuple[Path | None, Path | None]:
+        if isinstance(data, RunEntry):
+            return data.path, None
+        if isinstance(data, CheckpointEntry):
+            return data.path.parent.parent, data.path
+        return None, None
+
+    @on(Tree.NodeHighlighted, "#run-tree")
+    def _highlighted(self, event: Tree.NodeHighlighted[Any]) -> None:
+        event.stop()
+        self._show_details(event.node.data)
+        self.post_message(self.Highlighted(*self._paths(event.node.data)))
+
+    @on(Tree.NodeSelected, "#run-tree")
+    def _selected(self, event: Tree.NodeSelected[Any]) -> None:
+        event.stop()
+        if event.node.data is None:
+            return
+        if isinstance(event.node.data, RunEntry):
+            event.node.expand()
+        self._show_details(event.node.data)
+        self.post_message(self.Selected(*self._paths(event.node.data)))

@@ -1,0 +1,81 @@
+"""The current epoch's progress: a bar, and a line with speed, time left and running loss."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Label, ProgressBar
+
+
+def _duration(seconds: float) -> str:
+    """12 -> '12s', 75 -> '1m15s', 3700 -> '1h01m'."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def _rate(samples_per_second: float) -> str:
+    if samples_per_second >= 1000:
+        return f"{samples_per_second / 1000:.1f}k img/s"
+    return f"{samples_per_second:.0f} img/s"
+
+
+class EpochProgress(Vertical):
+    """Bar over the steps of the epoch, and what the last Progress event said."""
+
+    DEFAULT_CSS = """
+    EpochProgress { height: 2; }
+    EpochProgress ProgressBar { width: 1fr; }
+    EpochProgress ProgressBar Bar { width: 1fr; }
+    EpochProgress #progress-text { width: 1fr; color: $text-muted; }
+    """
+
+    def compose(self) -> ComposeResult:
+        # A known total from the start: an indeterminate bar animates, which costs CPU in training.
+        yield ProgressBar(total=1, show_eta=False, id="progress-bar")
+        yield Label("no run yet", id="progress-text")
+
+    #: The line under the bar, as last set.
+    text = "no run yet"
+
+    def show(
+        self,
+        epoch: int,
+        epochs: int,
+        step: int,
+        steps: int,
+        samples_per_second: float,
+        eta_seconds: float,
+        train_loss: float,
+    ) -> None:
+        """Within an epoch (from a Progress event)."""
+        self.query_one(ProgressBar).update(total=steps, progress=step)
+        self._say(
+            f"epoch {epoch}/{epochs} · {_rate(samples_per_second)} · "
+            f"{_duration(eta_seconds)} left · loss {train_loss:.4f}"
+        )
+
+    def epoch_done(
+        self, epoch: int, epochs: int, seconds: float, samples_per_second: float
+    ) -> None:
+        """An epoch ended: the bar is full until the next Progress."""
+        bar = self.query_one(ProgressBar)
+        bar.update(total=bar.total or 1, progress=bar.total or 1)
+        self._say(f"epoch {epoch}/{epochs} done in {seconds:.1f}s · {_rate(samples_per_second)}")
+
+    def idle(self, text: str) -> None:
+        """No epoch in progress: say why (finished, stopped, a past run on screen)."""
+        self._say(text)
+
+    def reset(self, text: str) -> None:
+        self.query_one(ProgressBar).update(total=1, progress=0)
+        self._say(text)
+
+    def _say(self, text: str) -> None:
+        self.text = text
+        self.query_one("#progress-text", Label).update(text)

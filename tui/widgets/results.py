@@ -1,0 +1,91 @@
+"""The results table: a row per epoch, the best epoch marked with a star and in bold."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+#: (column key, heading): the essential columns first, so a narrow screen cuts the least.
+COLUMNS = (
+    ("epoch", "ep"),
+    ("train_loss", "train loss"),
+    ("val_loss", "val loss"),
+    ("val_accuracy", "val acc"),
+    ("test_accuracy", "test acc"),
+    ("lr", "lr"),
+    ("seconds", "sec"),
+)
+BEST_MARK = "★"
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return "–"
+    if key == "epoch":
+        return str(value)
+    number = float(value)
+    if not math.isfinite(number):
+        return str(number)
+    if key in ("val_accuracy", "test_accuracy"):
+        return f"{100 * number:.2f}%"
+    if key == "lr":
+        return f"{number:.3g}"
+    if key == "seconds":
+        return f"{number:.1f}"
+    return f"{number:.4f}"
+
+
+class ResultsTable(DataTable[Text]):
+    """Epochs of the run on screen; `best_epoch` is the one marked."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self.rows_by_epoch: dict[int, dict[str, Any]] = {}
+        self.best_epoch: int | None = None
+
+    def on_mount(self) -> None:
+        for key, heading in COLUMNS:
+            self.add_column(heading, key=key)
+
+    def set_history(self, rows: list[dict[str, Any]]) -> None:
+        """Show exactly these epochs (a past run, or a resumed run's inherited epochs)."""
+        self.clear()
+        self.rows_by_epoch.clear()
+        self.best_epoch = None
+        for row in rows:
+            self.add_epoch(row)
+
+    def add_epoch(self, row: dict[str, Any]) -> None:
+        """Append one epoch (an EpochEnd dict); move the mark when it is the new best."""
+        epoch = int(row["epoch"])
+        if epoch in self.rows_by_epoch:
+            self.remove_row(str(epoch))
+        self.rows_by_epoch[epoch] = row
+        previous = self.best_epoch
+        follow = self.row_count == 0 or self.cursor_row >= self.row_count - 1
+        if row.get("is_best"):
+            self.best_epoch = epoch
+        self.add_row(*self._cells(row), key=str(epoch))
+        if previous is not None and previous != self.best_epoch:
+            self._restyle(previous)
+        if follow:
+            self.move_cursor(row=self.row_count - 1, animate=False)
+
+    def _cells(self, row: dict[str, Any]) -> list[Text]:
+        best = int(row["epoch"]) == self.best_epoch
+        cells = []
+        for key, _ in COLUMNS:
+            text = _cell(key, row.get(key))
+            if key == "epoch" and best:
+                text = f"{text} {BEST_MARK}"
+            cells.append(Text(text, style="bold" if best else "", justify="right"))
+        return cells
+
+    def _restyle(self, epoch: int) -> None:
+        if epoch not in self.rows_by_epoch:
+            return
+        for (key, _), cell in zip(COLUMNS, self._cells(self.rows_by_epoch[epoch]), strict=True):
+            self.update_cell(str(epoch), key, cell)

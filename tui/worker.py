@@ -1,0 +1,140 @@
+"""What the app's thread workers run: loading the back end, and pumping training events.
+
+These functions know nothing of widgets: `pump_events` turns any iterator of engine events into
+messages handed to `post` (the app's thread-safe `post_message`), and reports an exception as a
+`RunFailed` message instead of letting it kill the app. torch is imported here, inside the
+workers, never while the first screen is drawn.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlp_core.events import Event, RunStarted
+from tui.messages import RunFailed, message_for
+
+if TYPE_CHECKING:
+    from data.mnist import Dataset
+    from mlp_core.checkpoint import Checkpoint
+    from mlp_core.config import TrainConfig
+
+#: Makes the events of one run, given the function it must poll to know when to stop.
+EventSource = Callable[[Callable[[], bool]], Iterator[Event]]
+
+
+def training_source(
+    config: TrainConfig,
+    dataset: Dataset,
+    runs_dir: Path,
+    start: Checkpoint | None = None,
+    progress_interval: float = 0.25,
+) -> EventSource:
+    """The usual source: `mlp_core.train()` in this process."""
+
+    def source(should_stop: Callable[[], bool]) -> Iterator[Event]:
+        from mlp_core.trainer import train
+
+        return train(
+            config,
+            dataset,
+            runs_dir=runs_dir,
+            start=start,
+            should_stop=should_stop,
+            progress_interval=progress_interval,
+        )
+
+    return source
+
+
+def pump_events(events: Iterable[Event], post: Callable[[Any], object]) -> None:
+    """Post one message per event; an exception becomes a RunFailed message (and the run's
+    folder, if one was made, is marked failed). The generator is always closed, so the engine's
+    own clean-up (the run's status) runs before this returns."""
+    run_dir: str | None = None
+    try:
+        for event in events:
+            if isinstance(event, RunStarted):
+                run_dir = event.run_dir
+            post(message_for(event))
+    except Exception as exc:
+        kind, text = describe_error(exc)
+        if run_dir is not None:
+            mark_failed(Path(run_dir), text)
+        post(RunFailed(kind, text, run_dir))
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
+
+
+def describe_error(exc: BaseException) -> tuple[str, str]:
+    """A short kind and a one-line explanation for an error that ended a run."""
+    from data.idx import DatasetError
+    from mlp_core.checkpoint import CheckpointError
+    from mlp_core.config import ConfigError
+    from mlp_core.device import DeviceError
+    from mlp_core.trainer import TrainingError
+
+    first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if type(exc).__name__ == "OutOfMemoryError" or "out of memory" in first_line.lower():
+        return "out of memory", f"CUDA out of memory: lower the batch or hidden size ({first_line})"
+    kinds: tuple[tuple[type[BaseException], str], ...] = (
+        (DatasetError, "data"),
+        (DeviceError, "device"),
+        (CheckpointError, "checkpoint"),
+        (ConfigError, "config"),
+        (TrainingError, "training"),
+    )
+    for error_type, kind in kinds:
+        if isinstance(exc, error_type):
+            return kind, first_line
+    return "error", f"{type(exc).__name__}: {first_line}"
+
+
+def mark_failed(run_dir: Path, text: str) -> None:
+    """Record in `run.json` that the run failed and why (best effort: never raises)."""
+    try:
+        from mlp_core.runs import load_run, save_run_info
+
+        info = load_run(run_dir)
+        info.status, info.error = "failed", text
+        save_run_info(info)
+    except Exception:
+        return
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What the loading worker found: the data set and the device, or why not."""
+
+    dataset: Dataset | None
+    dataset_error: str | None
+    device_label: str | None
+    device_error: str | None
+    seconds: float
+
+
+def load_backend(data_dir: Path | None, device: str, dataset: Dataset | None = None) -> Backend:
+    """Import torch, resolve the device and load the data set (`dataset` given: use it)."""
+    started = time.perf_counter()
+    from data.idx import DatasetError
+    from data.mnist import load_dataset
+    from mlp_core.device import DeviceError, describe_device, resolve_device
+
+    device_label = device_error = dataset_error = None
+    try:
+        device_label = describe_device(resolve_device(device))
+    except DeviceError as exc:
+        device_error = str(exc)
+    if dataset is None:
+        try:
+            dataset = load_dataset(data_dir)
+        except DatasetError as exc:
+            dataset_error = str(exc)
+    return Backend(
+        dataset, dataset_error, device_label, device_error, time.perf_counter() - started
+    )
