@@ -94,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("checkpoint", type=Path)
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
     add_common_options(evaluate)
+
+    from tui.sweep_cli import add_sweep_parser
+
+    add_sweep_parser(commands)
     return parser
 
 
@@ -114,11 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         return _open_app(args)
     from tui import cli_commands
+    from tui.sweep_cli import run_sweep_command
 
     handler = {
         "train": cli_commands.train_command,
         "runs": cli_commands.runs_command,
         "eval": cli_commands.eval_command,
+        "sweep": run_sweep_command,
     }[args.command]
     try:
         return handler(args)

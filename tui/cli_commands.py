@@ -13,6 +13,8 @@ from collections.abc import Generator
 from dataclasses import replace
 from typing import TextIO
 
+import torch
+
 from data import DatasetError, load_dataset
 from mlp_core import (
     CheckpointError,
@@ -93,6 +95,9 @@ def train_command(args: argparse.Namespace) -> int:
         return _print_events(events, config.epochs, args.json)
     except CORE_ERRORS as exc:
         return fail(str(exc))
+    except torch.OutOfMemoryError as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else "out of memory"
+        return fail(f"{first_line}; try a smaller --batch-size or --hidden")
 
 
 def _print_events(events: Generator[Event, None, None], epochs: int, as_json: bool) -> int:

@@ -17,7 +17,7 @@ from mlp_core.checkpoint import load_checkpoint
 TINY = ["--hidden", "16", "--batch-size", "32", "--val-split", "100"]
 
 
-def mnist_tui(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def mnist_tui(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tui.cli", *args],
         cwd=cwd,
