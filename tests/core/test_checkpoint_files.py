@@ -284,7 +284,7 @@ def test_crash_in_a_training_checkpoint_write(
     assert load_checkpoint(folder / "last.safetensors").epoch == 1
     assert load_checkpoint(folder / "best.safetensors").epoch == 1
     assert _leftovers(folder) == []
-    assert load_run(Path(started.run_dir)).status != "running"
+    assert load_run(Path(started.run_dir)).status == "failed"
 
 
 def test_a_crash_marks_the_run_failed_with_the_error(
