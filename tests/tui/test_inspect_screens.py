@@ -7,7 +7,7 @@ import functools
 import io
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -15,6 +15,7 @@ from rich.color import Color, ColorSystem
 from rich.console import Console
 from rich.text import Text
 from textual.app import App
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Input, ProgressBar, Static, TextArea
 
@@ -46,12 +47,21 @@ def sync(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
 
 
 class Host(App[None]):
-    """Pushes one screen at start and keeps what it is dismissed with."""
+    """Pushes one screen at start and keeps what it is dismissed with.
+
+    Like the real app, it binds Ctrl+S (stop a run) with priority: the screens must not need it.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+s", "stop", priority=True)]
 
     def __init__(self, screen: Screen[Any]) -> None:
         super().__init__()
         self.first_screen = screen
         self.results: list[Any] = []
+        self.stops = 0
+
+    def action_stop(self) -> None:
+        self.stops += 1
 
     def on_mount(self) -> None:
         self.push_screen(self.first_screen, self.results.append)
@@ -303,7 +313,7 @@ async def test_run_notes_edits_label_and_note(trained_run: Path) -> None:
         await pilot.press(*"wide")
         await pilot.press("tab")
         await pilot.press(*"lr", "enter", *"ok")
-        await pilot.press("ctrl+s")
+        await pilot.press("f2")
         await pilot.pause()
         assert len(app.results) == 1 and app.results[0].label == "wide"
     info = load_run(trained_run)
@@ -334,9 +344,27 @@ async def test_run_notes_enter_in_label_saves_and_errors_stay_on_screen(
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert "cannot read" in text_of(app, "#notes-error")
-        await pilot.press("ctrl+s")
+        await pilot.press("f2")
         await pilot.pause()
         assert app.results == [] and "cannot read" in text_of(app, "#notes-error")
+
+
+@sync
+async def test_run_notes_buttons_by_keyboard(trained_run: Path) -> None:
+    app = Host(RunNotesScreen(trained_run))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("b", "tab", "z", "tab", "tab", "enter")  # label, note, Cancel, Save
+        await pilot.pause()
+        assert [(r.label, r.note) for r in app.results] == [("b", "z")]
+        assert app.stops == 0
+    app = Host(RunNotesScreen(trained_run))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("c", "tab", "tab", "enter")  # Cancel
+        await pilot.pause()
+        assert app.results == [None]
+    assert load_run(trained_run).label == "b"
 
 
 # -- the digit and the confusion cells, drawn without an app ----------------------------------

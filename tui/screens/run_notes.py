@@ -14,15 +14,18 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Static, TextArea
+from textual.widgets import Button, Input, Label, Static, TextArea
 
 from mlp_core.runs import RunError, RunInfo, load_run, set_label_and_note
 
 
 class RunNotesScreen(ModalScreen[RunInfo | None]):
-    """Label and note of the run at `run_path`. Ctrl+S or Enter in the label saves."""
+    """Label and note of the run at `run_path`. F2, Enter in the label, or Save saves.
+
+    (Not Ctrl+S: the app binds it, with priority, to stopping a run.)
+    """
 
     DEFAULT_CSS = """
     RunNotesScreen { align: center middle; }
@@ -33,12 +36,14 @@ class RunNotesScreen(ModalScreen[RunInfo | None]):
     RunNotesScreen #notes-title { text-style: bold; margin-bottom: 1; }
     RunNotesScreen #notes-note { height: 8; }
     RunNotesScreen #notes-error { color: $error; text-style: bold; height: auto; }
-    RunNotesScreen .notes-hint { color: $text-muted; }
+    RunNotesScreen .notes-hint { color: $text-muted; width: 1fr; }
+    RunNotesScreen #notes-buttons { height: auto; margin-top: 1; }
+    RunNotesScreen Button { margin-left: 2; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("f2", "save", "Save"),
     ]
 
     def __init__(self, run_path: Path) -> None:
@@ -54,7 +59,10 @@ class RunNotesScreen(ModalScreen[RunInfo | None]):
             yield Label("Note")
             yield TextArea(id="notes-note", soft_wrap=True)
             yield Static("", id="notes-error")
-            yield Static("Ctrl+S: save · Escape: cancel", classes="notes-hint")
+            with Horizontal(id="notes-buttons"):
+                yield Static("F2: save · Escape: cancel", classes="notes-hint")
+                yield Button("Cancel", id="notes-cancel")
+                yield Button("Save", id="notes-save", variant="primary")
 
     def on_mount(self) -> None:
         try:
@@ -70,6 +78,14 @@ class RunNotesScreen(ModalScreen[RunInfo | None]):
     def _label_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.action_save()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "notes-save":
+            self.action_save()
+        else:
+            self.action_cancel()
 
     def action_save(self) -> None:
         label = self.query_one("#notes-label", Input).value
