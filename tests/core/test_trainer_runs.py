@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import mlp_core.trainer as trainer
+from data.loader import make_splits
 from data.mnist import Dataset
 from mlp_core import (
     CheckpointSaved,
@@ -31,6 +32,8 @@ from mlp_core import (
 )
 from mlp_core.model import MLP
 from mlp_core.runs import load_run, read_metrics
+
+CPU = torch.device("cpu")
 
 NO_PROGRESS = 1e9  # progress_interval that suppresses Progress events
 TIMING = ("seconds", "samples_per_second")
@@ -140,6 +143,37 @@ def test_same_seed_is_bitwise_identical(tiny_dataset: Dataset, tmp_path: Path) -
         load_checkpoint(last_checkpoint(other)).tensors["fc1.weight"],
         load_checkpoint(last_checkpoint(first)).tensors["fc1.weight"],
     )
+
+
+def test_each_training_image_once_per_epoch_and_never_a_validation_image(
+    tiny_dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[torch.Tensor] = []
+    real_step = MLP.loss_and_backward
+
+    def spy(self: MLP, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        batches.append(x.clone())
+        return real_step(self, x, labels)
+
+    monkeypatch.setattr(MLP, "loss_and_backward", spy)
+    config = tiny_config(epochs=2)
+    run_all(config, tiny_dataset, tmp_path)
+    assert [len(b) for b in batches] == ([64] * 7 + [52]) * 2  # ceil(500/64), last partial
+
+    splits = make_splits(tiny_dataset, config.val_split, config.seed, config.standardize, CPU)
+    probe = torch.randn(784, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+    def fingerprints(images: torch.Tensor) -> list[float]:
+        """One number per image (float64, rounded: the matmul's order may differ by shape)."""
+        return sorted(round(v, 6) for v in (images.double() @ probe).tolist())
+
+    for epoch in range(2):
+        seen = torch.cat(batches[epoch * 8 : (epoch + 1) * 8])
+        assert fingerprints(seen) == fingerprints(splits.train.images)
+    assert splits.val is not None
+    assert not set(fingerprints(splits.val.images)) & set(fingerprints(torch.cat(batches)))
+    first, second = torch.cat(batches[:8]), torch.cat(batches[8:])
+    assert not torch.equal(first, second)  # a new order each epoch
 
 
 # -- resume ---------------------------------------------------------------------------------
