@@ -211,12 +211,10 @@ def set_label_and_note(
 ) -> RunInfo:
     """Change a run's label and/or note (None leaves it) and rewrite `run.json` atomically.
 
-    A run still training in a live process is refused: its trainer holds run.json in memory and
-    would overwrite the label when its status next changes.
+    Allowed while the run trains: the trainer re-reads label and note before it next writes
+    its status.
     """
     info = load_run(run_path)
-    if info.status == "running":
-        raise RunError(f"{run_path}: the run is still training; label it once it has ended")
     if label is not None:
         info.label = label.strip()
     if note is not None:

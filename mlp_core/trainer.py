@@ -39,6 +39,7 @@ from mlp_core.model import MLP
 from mlp_core.optim import Optimizer, learning_rate, make_optimizer
 from mlp_core.runs import (
     CHECKPOINT_DIR,
+    RunError,
     RunInfo,
     append_metrics,
     create_run,
@@ -191,6 +192,12 @@ class _Run:
         return str(path) if path.exists() else None
 
     def set_status(self, status: str, error: str = "") -> None:
+        """Record the run's status; keep a label or note the user set while it trained."""
+        try:
+            on_disk = load_run(self.info.path)
+            self.info.label, self.info.note = on_disk.label, on_disk.note
+        except RunError:
+            pass  # run.json unreadable: rewrite it whole from memory
         self.info.status, self.info.error = status, error
         save_run_info(self.info)
 

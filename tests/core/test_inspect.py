@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -215,12 +214,18 @@ def test_label_and_note_round_trip(trained_run: Path) -> None:
     assert not list(trained_run.glob(".run.json.*")), "no temporary file left behind"
 
 
-def test_label_of_a_running_run_is_refused(trained_run: Path) -> None:
-    info = json.loads((trained_run / "run.json").read_text())
-    info["status"], info["pid"] = "running", os.getpid()
-    (trained_run / "run.json").write_text(json.dumps(info))
-    with pytest.raises(RunError, match="still training"):
-        set_label_and_note(trained_run, label="x")
+def test_a_label_set_while_training_survives_the_status_change(
+    tiny_dataset: Dataset, tmp_path: Path
+) -> None:
+    config = TrainConfig(hidden=16, batch_size=64, epochs=2, val_split=100, device="cpu")
+    events = train(config, tiny_dataset, runs_dir=tmp_path, progress_interval=1e9)
+    started = next(events)
+    next(events)  # the first epoch ends; the run is still running
+    assert load_run(Path(started.run_dir)).status == "running"
+    set_label_and_note(Path(started.run_dir), label="wide", note="try me")
+    list(events)
+    info = load_run(Path(started.run_dir))
+    assert (info.status, info.label, info.note) == ("finished", "wide", "try me")
 
 
 def test_delete_checkpoint(trained_run: Path) -> None:
