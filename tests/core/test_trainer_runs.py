@@ -19,6 +19,7 @@ from data.loader import make_splits
 from data.mnist import Dataset
 from mlp_core import (
     CheckpointSaved,
+    DeviceError,
     Diverged,
     EpochEnd,
     Event,
@@ -27,7 +28,9 @@ from mlp_core import (
     RunStarted,
     TrainConfig,
     TrainingError,
+    describe_device,
     load_checkpoint,
+    resolve_device,
     train,
 )
 from mlp_core.model import MLP
@@ -436,6 +439,25 @@ def test_keep_top_k_keeps_the_k_best_epoch_files(tiny_dataset: Dataset, tmp_path
     assert {p.name for p in folder.iterdir()} == {"last.safetensors", "best.safetensors", *kept}
 
 
+@pytest.mark.parametrize("val_split", [100, 0])
+def test_best_follows_validation_never_test(
+    tiny_dataset: Dataset, tmp_path: Path, val_split: int
+) -> None:
+    """is_best: a new high of validation accuracy (or a new low of train loss without one)."""
+    config = tiny_config(epochs=5, lr=0.002, hidden=8, val_split=val_split)
+    events = run_all(config, tiny_dataset, tmp_path)
+    ends = [e for e in events if isinstance(e, EpochEnd)]
+    scores = [e.val_accuracy if val_split else -e.train_loss for e in ends]
+    running_best = -math.inf
+    for end, score in zip(ends, scores, strict=True):
+        assert end.is_best == (score > running_best), end
+        running_best = max(running_best, score)
+    best_epoch = max(range(5), key=lambda i: (scores[i], -i)) + 1
+    best = load_checkpoint(run_dir_of(events) / "checkpoints" / "best.safetensors")
+    assert best.epoch == best_epoch
+    assert [e.is_best for e in ends].count(True) >= 1
+
+
 def test_without_keep_top_k_only_last_and_best(tiny_dataset: Dataset, tmp_path: Path) -> None:
     events = run_all(tiny_config(epochs=2), tiny_dataset, tmp_path)
     names = {p.name for p in (run_dir_of(events) / "checkpoints").iterdir()}
@@ -515,3 +537,26 @@ def test_stopped_run_reports_its_whole_duration(tiny_dataset: Dataset, tmp_path:
         finished = event
     assert isinstance(finished, Finished) and finished.status == "stopped"
     assert finished.seconds >= sum(e.seconds for e in epochs_ended)
+
+
+# -- devices --------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error where CUDA is absent")
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "cuda:3"])
+def test_asking_for_cuda_without_it_is_a_one_line_error(
+    tiny_dataset: Dataset, tmp_path: Path, device: str
+) -> None:
+    with pytest.raises(DeviceError) as info:
+        run_all(tiny_config(device=device), tiny_dataset, tmp_path)
+    assert "\n" not in str(info.value) and device in str(info.value)
+    assert not list(tmp_path.iterdir())  # no run folder for a run that never started
+
+
+def test_device_resolution() -> None:
+    assert resolve_device("cpu") == CPU
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    with pytest.raises(DeviceError):
+        resolve_device("tpu")
+    assert describe_device(CPU).startswith("cpu")
