@@ -282,3 +282,30 @@ def test_a_users_copy_of_mnist_is_named_mnist(tmp_path: Path) -> None:
         )
     dataset = load_dataset(directory)
     assert dataset.verified and dataset.name == "MNIST" and dataset.note is None
+
+
+@pytest.mark.parametrize("magic", [IMAGES_MAGIC, LABELS_MAGIC])
+def test_every_truncation_and_header_byte_damage_is_a_dataset_error(
+    tmp_path: Path, magic: int
+) -> None:
+    """Fuzz the small cases: any prefix, and any header byte set to 0x00 or 0xFF, either loads
+    or fails with a DatasetError naming the file (never a numpy or struct error)."""
+    dims = (2, 28, 28) if magic == IMAGES_MAGIC else (5,)
+    good = _idx_bytes(magic, dims, bytes(range(256)) * (2 * 784 // 256 + 1))
+    good = good[: 4 + 4 * len(dims) + int(np.prod(dims))]
+    header_len = 4 + 4 * len(dims)
+    cuts = [*range(header_len + 2), *range(header_len + 2, len(good), 97), len(good) - 1]
+    variants = [good[:cut] for cut in cuts]
+    for position in range(header_len):
+        for value in (0x00, 0xFF, 0x7F):
+            damaged = bytearray(good)
+            damaged[position] = value
+            variants.append(bytes(damaged))
+    path = tmp_path / "fuzzed"
+    for content in variants:
+        for gzip_it in (False, True):
+            _write(path, content, gzip_it)
+            try:
+                read_idx(path, magic)
+            except DatasetError as exc:
+                assert str(path) in str(exc)
