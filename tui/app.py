@@ -72,8 +72,8 @@ class MnistApp(App[None]):
     KEYS: ClassVar[list[Binding]] = [
         Binding("ctrl+r", "start", "Start", tooltip="Start a run with the form's config"),
         Binding("ctrl+s", "stop", "Stop", tooltip="Stop the run after the current batch"),
-        Binding("ctrl+o", "toggle_panel", "Checkpoints", tooltip="Show or hide the runs panel"),
-        Binding("ctrl+f", "toggle_form", "Form", tooltip="Show or hide the form"),
+        Binding("ctrl+o", "toggle_panel", "Checkpoints", tooltip="Show/focus or hide the runs"),
+        Binding("ctrl+f", "toggle_form", "Form", tooltip="Show/focus or hide the form"),
         Binding("ctrl+t", "focus_table", "Table", tooltip="Focus the results table"),
         Binding("ctrl+q", "quit", "Quit", tooltip="Quit (stops a run cleanly first)"),
     ]
@@ -415,6 +415,11 @@ class MnistApp(App[None]):
     # -- layout ---------------------------------------------------------------------------
 
     def action_toggle_panel(self) -> None:
+        """Show and focus the panel; hide it when it already has the focus."""
+        tree = self.query_one("#run-tree")
+        if self.show_panel and not tree.has_focus:
+            tree.focus()
+            return
         self.show_panel = not self.show_panel
         if self.show_panel:
             if self.size.width < NARROW_WIDTH:
@@ -422,6 +427,11 @@ class MnistApp(App[None]):
             self.query_one("#run-tree").focus()
 
     def action_toggle_form(self) -> None:
+        """Show and focus the form; hide it when the focus is already in it."""
+        form = self.query_one(ConfigForm)
+        if self.show_form and not form.has_focus_within:
+            form.focus_first()
+            return
         self.show_form = not self.show_form
         if self.show_form:
             if self.size.width < NARROW_WIDTH:

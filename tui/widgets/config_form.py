@@ -247,7 +247,7 @@ class ConfigForm(VerticalScroll):
 
     def focus_first(self) -> None:
         """Focus the first field that takes input (the preset selector when free)."""
-        for widget in self.query("Select, Input, Checkbox"):
+        for widget in self.query("Select, Input, Checkbox, Button"):
             if widget.focusable:
                 widget.focus()
                 return
