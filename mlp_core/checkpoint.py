@@ -3,11 +3,14 @@
 Tensors: `fc1.weight` (hidden, 784), `fc1.bias`, `fc2.weight` (10, hidden), `fc2.bias` as
 float32; optimizer state as `optimizer.<param>.<buffer>` plus `optimizer.steps`; the batch-order
 generator's state as `rng.batch_order`. Metadata (str -> str): `format`, `format_version`,
-`config` (JSON), `epoch`, `metrics` (JSON), `run`, `created`. Everything needed to resume exactly.
+`config` (JSON), `epoch`, `metrics` (JSON), `run`, `created`, and `tensors_sha256`, a digest of
+every tensor's name, dtype, shape and bytes: safetensors itself has no checksum, so without it a
+flipped bit in the weights would load silently. Everything needed to resume exactly.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -120,8 +123,19 @@ def serialize(
         "metrics": json.dumps(metrics),
         "run": run,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "tensors_sha256": tensors_digest(tensors),
     }
     return safetensors_save(tensors, metadata=metadata)
+
+
+def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over each tensor's name, dtype, shape and bytes, in name order (CPU tensors)."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def load_checkpoint(path: Path | str) -> Checkpoint:
@@ -142,6 +156,9 @@ def load_checkpoint(path: Path | str) -> Checkpoint:
             f"{path}: checkpoint format version {metadata.get('format_version')!r}, "
             f"this mnist-tui reads {FORMAT_VERSION}"
         )
+    expected_digest = metadata.get("tensors_sha256")  # absent in files from before it existed
+    if expected_digest is not None and tensors_digest(tensors) != expected_digest:
+        raise CheckpointError(f"{path}: corrupt: the tensor data does not match its checksum")
     missing = [name for name in REQUIRED_TENSORS if name not in tensors]
     if missing:
         raise CheckpointError(f"{path}: missing tensors {', '.join(missing)}")

@@ -142,6 +142,7 @@ def test_bad_checkpoint_is_a_checkpoint_error_naming_the_file(tmp_path: Path, na
 def _our_file_with(tensors: dict[str, torch.Tensor]) -> bytes:
     good = load_checkpoint_bytes(_payload())
     metadata = good.pop("__metadata__")
+    metadata.pop("tensors_sha256")  # the tensors were changed on purpose: check what follows
     return safetensors_save(tensors, metadata=metadata)
 
 
@@ -181,6 +182,31 @@ def test_read_metadata_refuses_bad_files(tmp_path: Path, name: str) -> None:
     with pytest.raises(CheckpointError) as info:
         read_metadata(path)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("where", [0.3, 0.6, 0.999])
+def test_a_flipped_byte_in_the_tensor_data_is_caught(tmp_path: Path, where: float) -> None:
+    """safetensors has no checksum of its own: the digest in the metadata catches bit rot."""
+    good = _payload()
+    data_start = 8 + int.from_bytes(good[:8], "little")
+    position = data_start + int((len(good) - data_start) * where)
+    damaged = bytearray(good)
+    damaged[position] ^= 0x10
+    path = tmp_path / "bitrot.safetensors"
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(CheckpointError, match="checksum") as info:
+        load_checkpoint(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_checkpoint_without_a_digest_still_loads(tmp_path: Path) -> None:
+    """Files written before the digest existed stay readable."""
+    tensors = load_checkpoint_bytes(_payload())
+    metadata = tensors.pop("__metadata__")
+    del metadata["tensors_sha256"]
+    path = tmp_path / "older.safetensors"
+    path.write_bytes(safetensors_save(tensors, metadata=metadata))
+    assert load_checkpoint(path).epoch == 1
 
 
 def test_missing_file_and_directory(tmp_path: Path) -> None:
