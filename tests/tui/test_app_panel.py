@@ -1,0 +1,105 @@
+"""The checkpoint panel in the app: a past run looked at as if it had just run; unreadable
+files listed with their reason; app state for other screens to act on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app_helpers import make_app, past_run, run_async, screen_lines, wait_loaded, wait_until
+
+from data.mnist import Dataset
+from tui.catalog import scan_runs
+from tui.widgets.charts import AccuracyChart, LossChart
+from tui.widgets.checkpoint_panel import CheckpointPanel
+from tui.widgets.config_form import ConfigForm
+from tui.widgets.results import ResultsTable
+
+
+def _break_files(runs_dir: Path, good_run: Path) -> None:
+    """An unreadable run folder and a corrupt checkpoint beside a good one."""
+    broken = runs_dir / "20200101-000000-h1-lr1-b1"
+    (broken / "checkpoints").mkdir(parents=True)
+    (broken / "run.json").write_text("{ not json")
+    (good_run / "checkpoints" / "epoch-0009.safetensors").write_bytes(b"\x00garbage")
+
+
+@run_async
+async def test_select_a_past_run_loads_its_curves_table_and_config(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    runs_dir = tmp_path / "runs"
+    older = past_run(runs_dir, tiny_dataset, epochs=2, hidden=24)
+    newer = past_run(runs_dir, tiny_dataset, epochs=3, hidden=40)
+    _break_files(runs_dir, older)
+    app = make_app(runs_dir, tiny_dataset)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(app, pilot)
+        panel = app.query_one(CheckpointPanel)
+        await wait_until(pilot, lambda: len(panel.runs) == 3)
+        assert [run.path for run in panel.runs][:2] == [newer, older]  # newest first
+
+        await pilot.press("ctrl+o")  # the panel is shown at 160 columns: this focuses it
+        assert app.focused is panel.tree
+        await pilot.press("enter")  # the newest run, under the cursor
+        await pilot.pause(0.3)
+        assert app.selected_run == newer and app.selected_checkpoint is None
+        table = app.query_one(ResultsTable)
+        assert sorted(table.rows_by_epoch) == [1, 2, 3]
+        assert [e for e, _ in app.query_one(LossChart).series["train"]] == [1, 2, 3]
+        assert len(app.query_one(AccuracyChart).series["val"]) == 3
+        assert app.query_one(ConfigForm).raw_values()["hidden"] == 40
+        assert app.run_state == "viewing finished run"
+
+        await pilot.press("down")  # its first checkpoint: last
+        await pilot.pause(0.2)
+        assert app.selected_run == newer
+        assert app.selected_checkpoint == newer / "checkpoints" / "last.safetensors"
+        details = "\n".join(screen_lines(app))
+        assert "size" in details and "KiB" in details and "saved" in details
+        assert "hidden" in details and "test_accuracy" in details
+
+
+@run_async
+async def test_unreadable_files_are_listed_with_their_reason(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    runs_dir = tmp_path / "runs"
+    good = past_run(runs_dir, tiny_dataset, epochs=1)
+    _break_files(runs_dir, good)
+    app = make_app(runs_dir, tiny_dataset)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(app, pilot)
+        panel = app.query_one(CheckpointPanel)
+        await wait_until(pilot, lambda: len(panel.runs) == 2)
+        broken = next(run for run in panel.runs if run.error is not None)
+        assert "cannot read" in broken.error
+        corrupt = next(c for c in panel.runs[0].checkpoints if c.path.name.startswith("epoch"))
+        assert corrupt.error is not None
+        labels = [str(node.label) for node in panel.tree.root.children]
+        assert any("unreadable" in label for label in labels)
+        # Enter on the broken run explains instead of failing.
+        broken_node = next(n for n in panel.tree.root.children if n.data is broken)
+        panel.tree.move_cursor(broken_node)
+        panel.tree.focus()
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert any("cannot read" in n.message for n in app._notifications)
+        assert "cannot read" in "\n".join(screen_lines(app))
+
+
+def test_scan_reads_metadata_marks_best_and_survives_junk(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    runs_dir = tmp_path / "runs"
+    run = past_run(runs_dir, tiny_dataset, epochs=2)
+    _break_files(runs_dir, run)
+    (runs_dir / "not-a-run").mkdir()
+    entries = scan_runs(runs_dir)
+    assert len(entries) == 2
+    good = next(e for e in entries if e.error is None)
+    by_kind = {c.kind: c for c in good.checkpoints}
+    assert by_kind["last"].epoch == 2 and by_kind["last"].size > 0
+    assert by_kind["best"].is_best
+    assert by_kind["best"].epoch == good.best["epoch"]
+    assert by_kind["epoch"].error is not None
+    assert scan_runs(tmp_path / "missing") == []
