@@ -1,0 +1,124 @@
+"""The main screen's text at 80x24 and 160x48: what must be visible, where (a stable stand-in
+for a snapshot test: pytest-textual-snapshot needs pytest < 9)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from app_helpers import (
+    make_app,
+    run_async,
+    screen_lines,
+    set_form,
+    wait_loaded,
+    wait_until,
+)
+
+from data.mnist import Dataset
+
+FOOTER_KEYS = ("^r Start", "^s Stop", "^o Checkpoints", "^f Form", "^t Table", "^q Quit")
+
+
+def _text(lines: list[str]) -> str:
+    return "\n".join(lines)
+
+
+def _body(lines: list[str]) -> str:
+    """Between the header and the status line and footer."""
+    return "\n".join(lines[1:-2])
+
+
+@run_async
+async def test_main_screen_at_80x24(tmp_path: Path, tiny_dataset: Dataset) -> None:
+    app = make_app(tmp_path / "runs", tiny_dataset)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(app, pilot)
+        lines = screen_lines(app)
+        assert len(lines) == 24 and all(len(line) == 80 for line in lines)
+        assert "mnist-tui" in lines[0] and "cpu" in lines[0] and "ready" in lines[0]
+        for key in FOOTER_KEYS:
+            assert key in lines[-1], key
+        assert "tiny: 600 train" in lines[-2]  # the status line
+        # Form on the left, charts beside it; the panel waits for ctrl+o.
+        assert lines[1].lstrip().startswith("preset")
+        for label in ("hidden units", "learning rate", "batch size", "epochs"):
+            assert any(line.lstrip().startswith(label) for line in lines), label
+        assert "loss" in lines[1] and "accuracy" in lines[1]
+        assert "runs in" not in _body(lines)
+
+        await pilot.press("ctrl+o")
+        await pilot.pause(0.2)
+        lines = screen_lines(app)
+        assert "runs in" in _body(lines)
+        assert not any(line.lstrip().startswith("hidden units") for line in lines)
+
+        await pilot.press("ctrl+f")
+        await pilot.pause(0.2)
+        lines = screen_lines(app)
+        assert any(line.lstrip().startswith("hidden units") for line in lines)
+        assert "runs in" not in _body(lines)
+
+
+@run_async
+async def test_results_fit_at_80_columns_with_the_form_hidden(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    app = make_app(tmp_path / "runs", tiny_dataset)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(app, pilot)
+        set_form(app, {"hidden": "16", "epochs": "2", "val_split": "50", "batch_size": "100"})
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: not app.is_training)
+        await pilot.press("ctrl+f")  # the form had the focus: this hides it
+        await pilot.pause(0.5)
+        text = _text(screen_lines(app))
+        for heading in ("ep", "train loss", "val loss", "val acc", "test acc", "lr", "sec"):
+            assert heading in text, heading
+        assert "finished" in screen_lines(app)[0]
+
+
+@run_async
+async def test_main_screen_at_160x48_shows_everything(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    app = make_app(tmp_path / "runs", tiny_dataset)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(app, pilot)
+        lines = screen_lines(app)
+        text = _text(lines)
+        assert len(lines) == 48 and all(len(line) == 160 for line in lines)
+        assert "runs in" in lines[1] and "preset" in lines[1]
+        assert "no runs yet" in text
+        for label in ("hidden units", "weight decay", "lr schedule", "val split", "device"):
+            assert label in text, label
+        assert "Start" in text and "Stop" in text
+        for heading in ("train loss", "val acc", "test acc", "sec"):
+            assert heading in text, heading
+        for key in FOOTER_KEYS:
+            assert key in lines[-1], key
+
+
+def test_importing_the_app_does_not_import_torch() -> None:
+    """The first screen is drawn before torch loads (it takes seconds to import)."""
+    code = "import sys, tui.app; print('torch' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "False"
+
+
+def test_screenshot_svg(tmp_path: Path, tiny_dataset: Dataset) -> None:
+    """Textual's SVG screenshot (the README's picture is made the same way)."""
+
+    async def scenario() -> str:
+        app = make_app(tmp_path / "runs", tiny_dataset)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await wait_loaded(app, pilot)
+            return app.export_screenshot()
+
+    import asyncio
+
+    svg = asyncio.run(scenario())
+    assert svg.startswith("<svg") and "mnist" in svg
