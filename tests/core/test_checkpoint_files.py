@@ -79,52 +79,68 @@ def test_weights_load_into_a_model(good_checkpoint: Path) -> None:
         assert torch.equal(tensor, checkpoint.tensors[name])
 
 
-def _bad_files(good: bytes) -> dict[str, bytes]:
+def load_checkpoint_bytes(payload: bytes) -> dict[str, Any]:
+    """The tensors of a checkpoint payload, and its metadata under "__metadata__"."""
+    header_len = int.from_bytes(payload[:8], "little")
+    metadata = json.loads(payload[8 : 8 + header_len])["__metadata__"]
+    return {**safetensors_load(payload), "__metadata__": metadata}
+
+
+def _bad_files(good: bytes) -> dict[str, tuple[bytes, str]]:
+    """name -> (file content, what the error must say)."""
     header_len = int.from_bytes(good[:8], "little")
     header = json.loads(good[8 : 8 + header_len])
-    tensors = {"fc1.weight": torch.zeros(8, 784), "x": torch.ones(3)}
+    full = load_checkpoint_bytes(good)
+    good_metadata = full.pop("__metadata__")
+    del good_metadata["tensors_sha256"]
 
-    def ours(**metadata: str) -> bytes:
-        base = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "config": CONFIG.to_json(),
-            "epoch": "1",
-            "metrics": "{}",
-        }
-        return safetensors_save(tensors, metadata={**base, **metadata})
+    def ours(tensors: dict[str, torch.Tensor] = full, **metadata: str) -> bytes:
+        """Our format with every tensor, some metadata replaced (and no digest)."""
+        return safetensors_save(tensors, metadata={**good_metadata, **metadata})
 
     wrong_shape = json.loads(CONFIG.to_json())
     wrong_shape["hidden"] = 9
-    files = {
-        "empty": b"",
-        "random-bytes": os.urandom(4096),
-        "text": b"hello, this is not a checkpoint\n",
-        "pickle": b"\x80\x04\x95" + os.urandom(200),
-        "truncated-half": good[: len(good) // 2],
-        "truncated-header": good[: 8 + header_len // 2],
-        "truncated-last-byte": good[:-1],
-        "trailing-garbage-in-header-size": (10**12).to_bytes(8, "little") + good[8:],
-        "foreign-no-metadata": safetensors_save({"weight": torch.zeros(2, 2)}),
-        "foreign-other-metadata": safetensors_save({"w": torch.zeros(2)}, metadata={"a": "b"}),
-        "newer-format": ours(format_version="99"),
-        "missing-tensors": ours(),
-        "bad-config-json": ours(config="{not json"),
-        "config-not-an-object": ours(config="[1, 2]"),
-        "config-out-of-range": ours(config=json.dumps({"hidden": -1})),
-        "bad-epoch": ours(epoch="one"),
-        "bad-metrics": ours(metrics="{oops"),
-    }
     header["__metadata__"]["config"] = json.dumps(wrong_shape)
     new_header = json.dumps(header).encode()
     new_header += b" " * (-len(new_header) % 8)
-    files["shape-disagrees-with-config"] = (
-        len(new_header).to_bytes(8, "little") + new_header + good[8 + header_len :]
-    )
-    flipped = bytearray(good)
-    flipped[8 + header_len // 3] = ord("\x00")
-    files["header-byte-zeroed"] = bytes(flipped)
-    return files
+    zeroed = bytearray(good)
+    zeroed[8 + header_len // 3] = 0
+    unreadable = "not a readable safetensors file"
+    return {
+        "empty": (b"", unreadable),
+        "random-bytes": (os.urandom(4096), unreadable),
+        "text": (b"hello, this is not a checkpoint\n", unreadable),
+        "pickle": (b"\x80\x04\x95" + os.urandom(200), unreadable),
+        "truncated-half": (good[: len(good) // 2], unreadable),
+        "truncated-header": (good[: 8 + header_len // 2], unreadable),
+        "truncated-last-byte": (good[:-1], unreadable),
+        "huge-header-size": ((10**12).to_bytes(8, "little") + good[8:], unreadable),
+        "header-byte-zeroed": (bytes(zeroed), unreadable),
+        "foreign-no-metadata": (
+            safetensors_save({"weight": torch.zeros(2, 2)}),
+            "not an mnist-tui checkpoint",
+        ),
+        "foreign-other-metadata": (
+            safetensors_save({"w": torch.zeros(2)}, metadata={"a": "b"}),
+            "not an mnist-tui checkpoint",
+        ),
+        "newer-format": (ours(format_version="99"), "version '99'"),
+        "missing-tensors": (ours({"fc1.weight": full["fc1.weight"]}), "missing tensors"),
+        "bad-config-json": (ours(config="{not json"), "bad metadata"),
+        "config-not-an-object": (ours(config="[1, 2]"), "bad metadata"),
+        "config-out-of-range": (ours(config=json.dumps({"hidden": -1})), "bad metadata"),
+        "bad-epoch": (ours(epoch="one"), "bad metadata"),
+        "no-epoch": (_without(full, good_metadata, "epoch"), "bad metadata"),
+        "bad-metrics": (ours(metrics="{oops"), "bad metadata"),
+        "shape-disagrees-with-config": (
+            len(new_header).to_bytes(8, "little") + new_header + good[8 + header_len :],
+            "config says",
+        ),
+    }
+
+
+def _without(tensors: dict[str, torch.Tensor], metadata: dict[str, str], key: str) -> bytes:
+    return safetensors_save(tensors, metadata={k: v for k, v in metadata.items() if k != key})
 
 
 BAD_NAMES = list(_bad_files(_payload()))
@@ -132,11 +148,13 @@ BAD_NAMES = list(_bad_files(_payload()))
 
 @pytest.mark.parametrize("name", BAD_NAMES)
 def test_bad_checkpoint_is_a_checkpoint_error_naming_the_file(tmp_path: Path, name: str) -> None:
+    content, message = _bad_files(_payload())[name]
     path = tmp_path / f"{name}.safetensors"
-    path.write_bytes(_bad_files(_payload())[name])
+    path.write_bytes(content)
     with pytest.raises(CheckpointError) as info:
         load_checkpoint(path)
-    assert str(path) in str(info.value)
+    assert str(info.value).startswith(f"{path}: ")
+    assert message in str(info.value)
 
 
 def _our_file_with(tensors: dict[str, torch.Tensor]) -> bytes:
@@ -144,13 +162,6 @@ def _our_file_with(tensors: dict[str, torch.Tensor]) -> bytes:
     metadata = good.pop("__metadata__")
     metadata.pop("tensors_sha256")  # the tensors were changed on purpose: check what follows
     return safetensors_save(tensors, metadata=metadata)
-
-
-def load_checkpoint_bytes(payload: bytes) -> dict[str, Any]:
-    """The tensors of a checkpoint payload, and its metadata under "__metadata__"."""
-    header_len = int.from_bytes(payload[:8], "little")
-    metadata = json.loads(payload[8 : 8 + header_len])["__metadata__"]
-    return {**safetensors_load(payload), "__metadata__": metadata}
 
 
 @pytest.mark.parametrize("dropped", [*PARAMETER_NAMES, "optimizer.steps", "rng.batch_order"])
@@ -178,7 +189,7 @@ def test_malformed_rng_state(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["random-bytes", "truncated-header", "foreign-no-metadata"])
 def test_read_metadata_refuses_bad_files(tmp_path: Path, name: str) -> None:
     path = tmp_path / f"{name}.safetensors"
-    path.write_bytes(_bad_files(_payload())[name])
+    path.write_bytes(_bad_files(_payload())[name][0])
     with pytest.raises(CheckpointError) as info:
         read_metadata(path)
     assert str(path) in str(info.value)
