@@ -238,3 +238,14 @@ def test_mlp_gradients_are_overwritten_not_accumulated() -> None:
     model.loss_and_backward(x.clone(), y)
     for before, (_n, _p, after) in zip(first, model.named_parameters(), strict=True):
         torch.testing.assert_close(after, before, rtol=0, atol=0)
+
+
+def test_predict_proba_is_a_stable_softmax() -> None:
+    model = _small_mlp()
+    x = _randn(5, 7, seed=22)
+    probs = model.predict_proba(x.clone())
+    torch.testing.assert_close(probs, torch.softmax(model.logits(x.clone()), dim=1), **TIGHT)
+    model.fc2.weight.mul_(1e6)  # logits in the millions
+    huge = model.predict_proba(x.clone())
+    assert torch.isfinite(huge).all()
+    torch.testing.assert_close(huge.sum(dim=1), torch.ones(5, dtype=F64), **TIGHT)
