@@ -95,6 +95,7 @@ class _Run:
         self.order_rng = _seeded(config.seed + 1)
         self.start_epoch = 0
         # Figures of the epoch in progress, set by _train_epoch and read by _end_of_epoch.
+        self.started = time.perf_counter()
         self.epoch_started = 0.0
         self.train_loss = math.nan
         self.train_rate = 0.0
@@ -122,6 +123,11 @@ class _Run:
             raise TrainingError(
                 f"{start.path}: checkpoint is at epoch {start.epoch}; "
                 f"ask for more epochs than that (epochs={self.config.epochs})"
+            )
+        if start.config.hidden != self.config.hidden:
+            raise TrainingError(
+                f"{start.path}: checkpoint has hidden={start.config.hidden}; a run continued from "
+                f"it cannot have hidden={self.config.hidden}"
             )
         self.start_epoch = start.epoch
         self.model = MLP.from_state_dict(start.weights(), self.device)
@@ -249,7 +255,6 @@ def _epochs(
     run: _Run, should_stop: Callable[[], bool], progress_interval: float
 ) -> Iterator[Event]:
     config = run.config
-    started = time.perf_counter()
     for epoch in range(run.start_epoch + 1, config.epochs + 1):
         outcome = yield from _train_epoch(run, epoch, should_stop, progress_interval)
         if outcome is not None:
@@ -271,10 +276,10 @@ def _epochs(
         yield EpochEnd(**{k: metrics[k] for k in EpochEnd.__dataclass_fields__})
         yield from saved
     run.set_status("finished")
-    yield _finished(run, "finished", started)
+    yield _finished(run, "finished")
 
 
-def _finished(run: _Run, status: str, started: float) -> Finished:
+def _finished(run: _Run, status: str) -> Finished:
     best = max(run.history, key=_score, default=None) if run.history else None
     return Finished(
         status=status,
@@ -282,7 +287,7 @@ def _finished(run: _Run, status: str, started: float) -> Finished:
         best_epoch=best["epoch"] if best else None,
         best_val_accuracy=best.get("val_accuracy") if best else None,
         test_accuracy_at_best=best["test_accuracy"] if best else None,
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - run.started,
         run_dir=str(run.info.path),
     )
 
@@ -305,7 +310,7 @@ def _train_epoch(
     for step in range(steps):
         if should_stop():
             run.set_status("stopped")
-            return _finished(run, "stopped", epoch_start)
+            return _finished(run, "stopped")
         index = order[step * config.batch_size : (step + 1) * config.batch_size]
         lr = learning_rate(config, (epoch - 1) * steps + step, steps)
         _step(run, index, None if shifts is None else shifts.index_select(0, index), lr, loss_sum)
