@@ -121,6 +121,9 @@ class FieldValidator(Validator):
 class ConfigForm(VerticalScroll):
     """The form: a preset selector, one row per TrainConfig field, Start and Stop."""
 
+    #: Tab goes straight to the fields, not to the scrolling container around them.
+    can_focus = False
+
     class Changed(Message):
         """The form's values changed; `valid` says whether Start would accept them."""
 

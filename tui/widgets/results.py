@@ -35,7 +35,7 @@ def _cell(key: str, value: Any) -> str:
         return f"{number:.3g}"
     if key == "seconds":
         return f"{number:.1f}"
-    return f"{number:.4f}"
+    return f"{number:.2e}" if 0 < abs(number) < 1e-3 else f"{number:.4f}"
 
 
 class ResultsTable(DataTable[Text]):
