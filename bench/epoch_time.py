@@ -134,28 +134,36 @@ def epoch_flops(n: int, hidden: int) -> float:
 def matmul_seconds_per_batch(hidden: int, batch: int, min_seconds: float = 0.3) -> float:
     """Seconds for one batch's five products, timed with torch.mm in a loop.
 
-    Same shapes and memory layouts as the engine (W stored (out, in), used transposed), outputs
-    preallocated, so this is the matrix-multiply cost alone.
+    The batch's shapes, outputs preallocated, so this is the matrix-multiply cost alone. The
+    weights are timed in both layouts, row-major (PyTorch's, whose forward is x @ W.t()) and
+    column-major (ours: see mlp_core.layers.column_major), and the faster one is the floor.
     """
     gen = torch.Generator().manual_seed(SEED)
     x = torch.rand(batch, INPUT_SIZE, generator=gen)
-    w1 = torch.randn(hidden, INPUT_SIZE, generator=gen)
-    w2 = torch.randn(NUM_CLASSES, hidden, generator=gen)
     h = torch.rand(batch, hidden, generator=gen)
     g2 = torch.randn(batch, NUM_CLASSES, generator=gen)
     g1 = torch.randn(batch, hidden, generator=gen)
-    out_h, out_dw1 = torch.empty(batch, hidden), torch.empty(hidden, INPUT_SIZE)
-    out_z, out_dw2 = torch.empty(batch, NUM_CLASSES), torch.empty(NUM_CLASSES, hidden)
-    out_dh = torch.empty(batch, hidden)
+    out_h, out_z, out_dh = (torch.empty(batch, n) for n in (hidden, NUM_CLASSES, hidden))
 
-    def one_batch() -> None:
-        torch.mm(x, w1.t(), out=out_h)  # fc1 forward
-        torch.mm(g1.t(), x, out=out_dw1)  # dW1
-        torch.mm(h, w2.t(), out=out_z)  # fc2 forward
-        torch.mm(g2.t(), h, out=out_dw2)  # dW2
-        torch.mm(g2, w2, out=out_dh)  # dh
+    def products(w1: torch.Tensor, w2: torch.Tensor) -> Callable[[], None]:
+        out_dw1, out_dw2 = torch.empty_like(w1), torch.empty_like(w2)
 
-    return _per_call(one_batch, min_seconds)
+        def one_batch() -> None:
+            torch.mm(x, w1.t(), out=out_h)  # fc1 forward
+            torch.mm(g1.t(), x, out=out_dw1)  # dW1
+            torch.mm(h, w2.t(), out=out_z)  # fc2 forward
+            torch.mm(g2.t(), h, out=out_dw2)  # dW2
+            torch.mm(g2, w2, out=out_dh)  # dh
+
+        return one_batch
+
+    w1 = torch.randn(hidden, INPUT_SIZE, generator=gen)
+    w2 = torch.randn(NUM_CLASSES, hidden, generator=gen)
+    row_major = _per_call(products(w1, w2), min_seconds / 2)
+    column_major = _per_call(
+        products(w1.t().contiguous().t(), w2.t().contiguous().t()), min_seconds / 2
+    )
+    return min(row_major, column_major)
 
 
 def _per_call(fn: Callable[[], None], min_seconds: float) -> float:
@@ -203,8 +211,8 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def bench_shape(hidden: int, batch: int, train: Split, repeats: int) -> ShapeResult:
-    config = replace(PRESETS["lab"], hidden=hidden, batch_size=batch, device="cpu")
+def bench_shape(hidden: int, batch: int, train: Split, repeats: int, init: str) -> ShapeResult:
+    config = replace(PRESETS["lab"], hidden=hidden, batch_size=batch, init=init, device="cpu")
     time_ours(config, replace_subset(train, 4 * batch))  # warm up both code paths
     time_idiom(config, replace_subset(train, 4 * batch))
     result = ShapeResult(hidden, batch, [], [], [], math.nan, math.nan)
@@ -262,6 +270,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument(
+        "--init",
+        default="normal",
+        choices=("normal", "he", "xavier"),
+        help="weight initialisation, both sides (default: the lab's N(0, 1))",
+    )
+    parser.add_argument(
         "--shapes",
         default=",".join(f"{h}x{b}" for h, b in SHAPES),
         help="comma-separated HIDDENxBATCH pairs (default: %(default)s)",
@@ -284,11 +298,20 @@ def main(argv: list[str] | None = None) -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads"
     )
     print(
-        f"one epoch of {len(train):,} MNIST images on the CPU, lab settings (N(0,1) init, "
-        f"plain SGD, lr {lab.lr:g}), {args.repeats} repeats, ours and idiom alternating\n"
+        f"one epoch of {len(train):,} MNIST images on the CPU, lab settings ({args.init} init, "
+        f"plain SGD, lr {lab.lr:g}), {args.repeats} repeats, ours and idiom alternating"
     )
-    results = [bench_shape(h, b, train, args.repeats) for h, b in shapes]
+    print(f"load average before: {_load()}\n")
+    results = [bench_shape(h, b, train, args.repeats, args.init) for h, b in shapes]
     print_report(results, len(train), args.repeats)
+    print(f"load average after: {_load()} (the machine is shared: see the spread of the runs)")
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 if __name__ == "__main__":

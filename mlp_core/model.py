@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mlp_core.layers import Linear, ReLU, SoftmaxCrossEntropy
+from mlp_core.layers import Linear, ReLU, SoftmaxCrossEntropy, column_major
 
 INPUT_SIZE = 784
 NUM_CLASSES = 10
@@ -38,7 +38,7 @@ class MLP:
     @classmethod
     def from_state_dict(cls, state: dict[str, torch.Tensor], device: torch.device) -> MLP:
         """Rebuild from `fc1.weight`, `fc1.bias`, `fc2.weight`, `fc2.bias` (checked shapes)."""
-        w1, b1, w2, b2 = (state[name].to(device, torch.float32).clone() for name in PARAMETER_NAMES)
+        w1, b1, w2, b2 = (state[name].to(device, torch.float32) for name in PARAMETER_NAMES)
         hidden = w1.shape[0]
         expected = {
             "fc1.weight": (hidden, INPUT_SIZE),
@@ -51,6 +51,8 @@ class MLP:
                 raise ValueError(
                     f"{name} has shape {tuple(tensor.shape)}, expected {expected[name]}"
                 )
+        # Copies, never the caller's tensors; weights in the layout `Linear.initialised` uses.
+        w1, b1, w2, b2 = column_major(w1), b1.clone(), column_major(w2), b2.clone()
         return cls(Linear(w1, b1, needs_input_grad=False), Linear(w2, b2))
 
     @property
