@@ -233,18 +233,21 @@ def replace_subset(split: Split, n: int) -> Split:
 
 def print_report(results: list[ShapeResult], n: int, repeats: int) -> None:
     header = (
-        f"{'shape':<18}{'ours s':>9}{'idiom s':>9}{'ours/idiom':>12}"
+        f"{'shape':<18}{'':<8}{'ours s':>9}{'idiom s':>9}{'ours/idiom':>12}"
         f"{'floor s':>9}{'ours/floor':>12}{'mm GFLOP/s':>12}"
     )
     print(header)
     print("-" * len(header))
-    for r in results:
-        ours, idiom, floor = (statistics.median(v) for v in (r.ours, r.idiom, r.floor))
-        gflops = epoch_flops(n, r.hidden) / floor / 1e9
-        print(
-            f"{f'h={r.hidden} batch {r.batch}':<18}{ours:>9.3f}{idiom:>9.3f}"
-            f"{ours / idiom:>11.2f}x{floor:>9.3f}{ours / floor:>11.2f}x{gflops:>12.1f}"
-        )
+    # The median is the figure asked for; the best run shows the cost without other users'
+    # load (on a shared machine a descheduled thread can stretch one run many times over).
+    for label, pick in (("median", statistics.median), ("best", min)):
+        for r in results:
+            ours, idiom, floor = (pick(v) for v in (r.ours, r.idiom, r.floor))
+            gflops = epoch_flops(n, r.hidden) / floor / 1e9
+            print(
+                f"{f'h={r.hidden} batch {r.batch}':<18}{label:<8}{ours:>9.3f}{idiom:>9.3f}"
+                f"{ours / idiom:>11.2f}x{floor:>9.3f}{ours / floor:>11.2f}x{gflops:>12.1f}"
+            )
     print()
     for r in results:
         print(
@@ -252,11 +255,13 @@ def print_report(results: list[ShapeResult], n: int, repeats: int) -> None:
             + " ".join(f"{t:.3f}" for t in r.ours)
             + " | idiom "
             + " ".join(f"{t:.3f}" for t in r.idiom)
+            + " | floor "
+            + " ".join(f"{t:.3f}" for t in r.floor)
             + f" | mean train loss ours {r.ours_loss:.4f}, idiom {r.idiom_loss:.4f}"
         )
     print()
     print(
-        f"medians of {repeats} alternating runs; floor = epoch matmul FLOPs / torch.mm "
+        f"median and best of {repeats} alternating runs; floor = epoch matmul FLOPs / torch.mm "
         "throughput at the batch's shapes"
     )
     print("targets: ours/idiom <= 0.60 at h=128 batch 64; ours/floor <= 2.0")
