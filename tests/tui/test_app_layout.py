@@ -35,6 +35,7 @@ async def test_main_screen_at_80x24(tmp_path: Path, tiny_dataset: Dataset) -> No
     app = make_app(tmp_path / "runs", tiny_dataset)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_loaded(app, pilot)
+        await wait_until(pilot, lambda: "tiny: 600 train" in screen_lines(app)[-2])
         lines = screen_lines(app)
         assert len(lines) == 24 and all(len(line) == 80 for line in lines)
         assert "mnist-tui" in lines[0] and "cpu" in lines[0] and "ready" in lines[0]
@@ -49,15 +50,13 @@ async def test_main_screen_at_80x24(tmp_path: Path, tiny_dataset: Dataset) -> No
         assert "runs in" not in _body(lines)
 
         await pilot.press("ctrl+o")
-        await pilot.pause(0.2)
+        await wait_until(pilot, lambda: "runs in" in _body(screen_lines(app)), timeout=5)
         lines = screen_lines(app)
-        assert "runs in" in _body(lines)
         assert not any(line.lstrip().startswith("hidden units") for line in lines)
 
         await pilot.press("ctrl+f")
-        await pilot.pause(0.2)
+        await wait_until(pilot, lambda: "hidden units" in _body(screen_lines(app)), timeout=5)
         lines = screen_lines(app)
-        assert any(line.lstrip().startswith("hidden units") for line in lines)
         assert "runs in" not in _body(lines)
 
 
@@ -86,6 +85,7 @@ async def test_main_screen_at_160x48_shows_everything(
     app = make_app(tmp_path / "runs", tiny_dataset)
     async with app.run_test(size=(160, 48)) as pilot:
         await wait_loaded(app, pilot)
+        await wait_until(pilot, lambda: "no runs yet" in _text(screen_lines(app)))
         lines = screen_lines(app)
         text = _text(lines)
         assert len(lines) == 48 and all(len(line) == 160 for line in lines)
