@@ -239,3 +239,31 @@ def delete_checkpoint(path: Path) -> None:
         raise RunError(f"{path}: no such checkpoint file") from exc
     except OSError as exc:
         raise RunError(f"{path}: cannot delete ({exc})") from exc
+
+
+def run_summary(run: RunInfo | RunError) -> dict[str, Any]:
+    """The figures of one run as `mnist-tui runs` and the app's runs table show them.
+
+    An unreadable run is summarised too (status "unreadable", with the reason), so a listing
+    never hides a folder.
+    """
+    if isinstance(run, RunError):
+        return {"name": str(run).split(":")[0], "status": "unreadable", "error": str(run)}
+    best = run.best()
+    return {
+        "name": run.name,
+        "label": run.label,
+        "config": run.config.summary() if run.config else "?",
+        "hidden": run.config.hidden if run.config else None,
+        "lr": run.config.lr if run.config else None,
+        "batch_size": run.config.batch_size if run.config else None,
+        "optimizer": run.config.optimizer if run.config else None,
+        "epochs_done": run.epochs_done,
+        "epochs": run.config.epochs if run.config else None,
+        "best_epoch": best.get("epoch") if best else None,
+        "best_val_accuracy": best.get("val_accuracy") if best else None,
+        "test_accuracy_at_best": best.get("test_accuracy") if best else None,
+        "status": run.status,
+        "seconds": sum(m.get("seconds", 0.0) for m in run.metrics if not m.get("inherited")),
+        "parent": run.parent,
+    }

@@ -31,7 +31,7 @@ from mlp_core import (
     preset,
     train,
 )
-from mlp_core.runs import RunError, RunInfo, list_runs
+from mlp_core.runs import RunError, list_runs, run_summary
 from tui.cli import EXIT_DIVERGED, EXIT_INTERRUPTED, config_from_args, fail, print_json
 
 CORE_ERRORS = (DatasetError, DeviceError, CheckpointError, TrainingError, RunError)
@@ -161,12 +161,12 @@ def runs_command(args: argparse.Namespace) -> int:
     runs = list_runs(args.runs_dir)
     if args.json:
         for run in runs:
-            print_json(run_row(run))
+            print_json(run_summary(run))
         return 0
     if not runs:
         print(f"no runs in {args.runs_dir}")
         return 0
-    rows = [run_row(run) for run in runs]
+    rows = [run_summary(run) for run in runs]
     columns = ("name", "config", "epochs", "best val", "test at best", "status")
     table = [[_cell(row, column) for column in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in table)) for i, c in enumerate(columns)]
@@ -174,25 +174,6 @@ def runs_command(args: argparse.Namespace) -> int:
     for cells in table:
         print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
     return 0
-
-
-def run_row(run: RunInfo | RunError) -> dict[str, object]:
-    """The figures of one run as `mnist-tui runs` shows them (unreadable runs included)."""
-    if isinstance(run, RunError):
-        return {"name": str(run).split(":")[0], "status": "unreadable", "error": str(run)}
-    best = run.best()
-    return {
-        "name": run.name,
-        "label": run.label,
-        "config": run.config.summary() if run.config else "?",
-        "epochs_done": run.epochs_done,
-        "epochs": run.config.epochs if run.config else None,
-        "best_val_accuracy": best.get("val_accuracy") if best else None,
-        "test_accuracy_at_best": best.get("test_accuracy") if best else None,
-        "status": run.status,
-        "seconds": sum(m.get("seconds", 0.0) for m in run.metrics),
-        "parent": run.parent,
-    }
 
 
 def _cell(row: dict[str, object], column: str) -> str:
