@@ -84,6 +84,11 @@ class MnistApp(App[None]):
     EXTRA_COMMANDS: ClassVar[list[tuple[str, str, str]]] = [
         ("Load the highlighted run", "Show its curves, table and config", "load_selected"),
         ("Rescan the runs directory", "Read the runs and checkpoints again", "rescan"),
+        (
+            "Continue from the highlighted checkpoint",
+            "Resume (same config) or fork (changed config) with the form's config",
+            "resume_selected",
+        ),
     ]
 
     #: Shown in the header: idle, loading, training 3/10, stopping, finished, failed (...).
@@ -408,6 +413,25 @@ class MnistApp(App[None]):
             self.notify("Highlight a run in the checkpoint panel first (ctrl+o).")
             return
         self.show_run(self.selected_run)
+
+    def action_resume_selected(self) -> None:
+        """Train from the highlighted checkpoint with the form's config (the engine resumes in
+        place when only epochs or device changed, and forks a new run otherwise)."""
+        from mlp_core.checkpoint import CheckpointError, load_checkpoint
+
+        if self.selected_checkpoint is None:
+            self.notify("Highlight a checkpoint in the panel first (ctrl+o).")
+            return
+        if self.is_training or self.backend is None or self.backend.dataset is None:
+            self.action_start()  # says why not
+            return
+        try:
+            checkpoint = load_checkpoint(self.selected_checkpoint)
+            config = self.query_one(ConfigForm).config()
+        except (CheckpointError, ConfigError) as exc:
+            self.notify(str(exc), title="Cannot continue", severity="error")
+            return
+        self.start_training(config, start=checkpoint)
 
     def action_rescan(self) -> None:
         self.query_one(CheckpointPanel).rescan()

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app_helpers import make_app, past_run, run_async, screen_lines, wait_loaded, wait_until
+from app_helpers import (
+    make_app,
+    past_run,
+    run_async,
+    screen_lines,
+    set_form,
+    wait_loaded,
+    wait_until,
+)
 
 from data.mnist import Dataset
 from tui.catalog import scan_runs
@@ -85,6 +93,30 @@ async def test_unreadable_files_are_listed_with_their_reason(
         await pilot.pause(0.2)
         assert any("cannot read" in n.message for n in app._notifications)
         assert "cannot read" in "\n".join(screen_lines(app))
+
+
+@run_async
+async def test_continue_from_the_highlighted_checkpoint(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    runs_dir = tmp_path / "runs"
+    run = past_run(runs_dir, tiny_dataset, epochs=2, hidden=24)
+    app = make_app(runs_dir, tiny_dataset)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(app, pilot)
+        panel = app.query_one(CheckpointPanel)
+        await wait_until(pilot, lambda: len(panel.runs) == 1)
+        await pilot.press("ctrl+o", "enter", "down")  # the run's config in the form; "last"
+        await pilot.pause(0.2)
+        assert app.selected_checkpoint == run / "checkpoints" / "last.safetensors"
+        set_form(app, {"epochs": "3"})
+        await app.run_action("resume_selected")
+        await wait_until(pilot, lambda: not app.is_training)
+        await pilot.pause(0.2)
+        assert app.run_state == "finished"
+        # Same config but epochs: resumed in place, epochs 1-2 inherited, 3 trained now.
+        assert sorted(app.query_one(ResultsTable).rows_by_epoch) == [1, 2, 3]
+        assert [p.name for p in runs_dir.iterdir()] == [run.name]
 
 
 def test_scan_reads_metadata_marks_best_and_survives_junk(
