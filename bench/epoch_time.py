@@ -2,8 +2,10 @@
 
     .venv/bin/python bench/epoch_time.py                 # full epoch, 3 repeats per side
     .venv/bin/python bench/epoch_time.py --subset 6000   # quick: the first 6,000 images
+    .venv/bin/python bench/epoch_time.py --threads 1     # steadier on a shared machine
 
-Both sides train the lab's network (784 -> h -> 10, ReLU, N(0, 1) init, plain SGD, lr 0.01) on
+Both sides train the lab's network (784 -> h -> 10, ReLU, N(0, 1) init unless --init, plain SGD,
+lr 0.01) on
 the bundled MNIST training images, at (h=128, batch 64) and (h=1024, batch 16):
 
 - ours: the trainer's own epoch loop (`mlp_core.trainer._train_epoch`, which calls `_step`),
