@@ -5,8 +5,7 @@
     .venv/bin/python bench/epoch_time.py --threads 1     # steadier on a shared machine
 
 Both sides train the lab's network (784 -> h -> 10, ReLU, N(0, 1) init unless --init, plain SGD,
-lr 0.01) on
-the bundled MNIST training images, at (h=128, batch 64) and (h=1024, batch 16):
+lr 0.01) on the bundled MNIST training images, at (h=128, batch 64) and (h=1024, batch 16):
 
 - ours: the trainer's own epoch loop (`mlp_core.trainer._train_epoch`, which calls `_step`),
   so this measures the product, not a copy: one permutation per epoch, index gathers from a
