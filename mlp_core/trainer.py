@@ -307,11 +307,10 @@ def _train_epoch(
     epoch_start = last_report = time.perf_counter()
     run.epoch_started = epoch_start
     steps = run.steps_per_epoch
-    for step in range(steps):
+    for step, index in enumerate(order.split(config.batch_size)):
         if should_stop():
             run.set_status("stopped")
             return _finished(run, "stopped")
-        index = order[step * config.batch_size : (step + 1) * config.batch_size]
         lr = learning_rate(config, (epoch - 1) * steps + step, steps)
         _step(run, index, None if shifts is None else shifts.index_select(0, index), lr, loss_sum)
         now = time.perf_counter()
