@@ -50,7 +50,14 @@ from tui.widgets.checkpoint_panel import CheckpointPanel
 from tui.widgets.config_form import ConfigForm
 from tui.widgets.epoch_progress import EpochProgress as EpochProgressBar
 from tui.widgets.results import ResultsTable
-from tui.worker import Backend, EventSource, load_backend, pump_events, training_source
+from tui.worker import (
+    Backend,
+    EventSource,
+    load_backend,
+    pump_events,
+    run_in_torch_thread,
+    training_source,
+)
 
 if TYPE_CHECKING:
     from data.mnist import Dataset
@@ -107,7 +114,7 @@ class MnistApp(App[None]):
         device: str = "auto",
         *,
         dataset: Dataset | None = None,
-        progress_interval: float = 0.25,
+        progress_interval: float = 0.5,
         watch_interval: float = 2.0,
     ) -> None:
         super().__init__()
@@ -243,7 +250,7 @@ class MnistApp(App[None]):
             return worker.is_cancelled or stop.is_set()
 
         try:
-            pump_events(_events_of(source, should_stop), self.post_message)
+            run_in_torch_thread(pump_events, _events_of(source, should_stop), self.post_message)
         finally:
             self._training_done.set()
 
@@ -316,7 +323,8 @@ class MnistApp(App[None]):
 
     @on(CheckpointWritten)
     def _checkpoint_written(self, message: CheckpointWritten) -> None:
-        self.query_one(CheckpointPanel).rescan()
+        run_dir = Path(message.event.path).parent.parent
+        self.query_one(CheckpointPanel).refresh_run(run_dir)
 
     @on(RunEnded)
     def _run_ended(self, message: RunEnded) -> None:

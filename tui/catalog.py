@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlp_core.runs import RunInfo
 
 
 @dataclass(frozen=True)
@@ -99,34 +102,46 @@ def _reason(exc: BaseException, path: Path) -> str:
 
 def scan_runs(runs_dir: Path) -> list[RunEntry]:
     """Every run under `runs_dir`, newest first, each with its checkpoints."""
-    from mlp_core.runs import RunError, RunInfo, checkpoint_paths, list_runs
+    from mlp_core.runs import RunError, list_runs
 
     entries: list[RunEntry] = []
     for found in list_runs(runs_dir):
         if isinstance(found, RunError):
             path = _run_path_of(found, runs_dir)
             entries.append(RunEntry(path=path, name=path.name, error=_reason(found, path)))
-            continue
-        info: RunInfo = found
-        best = info.best()
-        best_epoch = int(best["epoch"]) if best else None
-        checkpoints = [read_checkpoint_entry(p, best_epoch) for p in checkpoint_paths(info.path)]
-        entries.append(
-            RunEntry(
-                path=info.path,
-                name=info.name,
-                status=info.status,
-                created=info.created,
-                config=json.loads(info.config.to_json()) if info.config else {},
-                metrics=info.metrics,
-                checkpoints=checkpoints,
-                device=info.device,
-                dataset=info.dataset,
-                parent=info.parent,
-                run_error=info.error,
-            )
-        )
+        else:
+            entries.append(_entry_of(found))
     return entries
+
+
+def scan_run(path: Path) -> RunEntry:
+    """One run folder (the live run, re-read after each checkpoint without the others)."""
+    from mlp_core.runs import RunError, load_run
+
+    try:
+        return _entry_of(load_run(path))
+    except RunError as exc:
+        return RunEntry(path=path, name=path.name, error=_reason(exc, path))
+
+
+def _entry_of(info: RunInfo) -> RunEntry:
+    from mlp_core.runs import checkpoint_paths
+
+    best = info.best()
+    best_epoch = int(best["epoch"]) if best else None
+    return RunEntry(
+        path=info.path,
+        name=info.name,
+        status=info.status,
+        created=info.created,
+        config=json.loads(info.config.to_json()) if info.config else {},
+        metrics=info.metrics,
+        checkpoints=[read_checkpoint_entry(p, best_epoch) for p in checkpoint_paths(info.path)],
+        device=info.device,
+        dataset=info.dataset,
+        parent=info.parent,
+        run_error=info.error,
+    )
 
 
 def _run_path_of(error: Exception, runs_dir: Path) -> Path:

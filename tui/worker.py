@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlp_core.events import Event, RunStarted
 from tui.messages import RunFailed, message_for
@@ -24,6 +25,25 @@ if TYPE_CHECKING:
 
 #: Makes the events of one run, given the function it must poll to know when to stop.
 EventSource = Callable[[Callable[[], bool]], Iterator[Event]]
+Result = TypeVar("Result")
+
+_torch_executor: ThreadPoolExecutor | None = None
+
+
+def run_in_torch_thread(function: Callable[..., Result], *args: Any) -> Result:
+    """Run `function` in the app's one torch thread and wait for it.
+
+    Every run of the app trains in this same long-lived thread. OpenMP (torch's CPU
+    parallelism) keeps a team of helper threads per thread that starts parallel work; a second
+    team makes more OpenMP threads than cores, and libgomp then stops spin-waiting between
+    parallel regions, so each small op pays a sleep/wake: measured 8x slower element-wise ops
+    and 1.5x slower CPU epochs. One thread means one team. Modal screens that evaluate a
+    checkpoint on the CPU should use it too.
+    """
+    global _torch_executor
+    if _torch_executor is None:
+        _torch_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torch")
+    return _torch_executor.submit(function, *args).result()
 
 
 def training_source(

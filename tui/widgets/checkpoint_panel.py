@@ -9,6 +9,7 @@ and what the user chose (Enter) with `Selected`; it never reaches into other wid
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,14 @@ from textual.widgets import Label, Static, Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import Worker, WorkerState
 
-from tui.catalog import CheckpointEntry, RunEntry, human_size, runs_signature, scan_runs
+from tui.catalog import (
+    CheckpointEntry,
+    RunEntry,
+    human_size,
+    runs_signature,
+    scan_run,
+    scan_runs,
+)
 
 STATUS_STYLE = {
     "running": "bold green",
@@ -166,6 +174,9 @@ class CheckpointPanel(Vertical):
             self.run_path = run_path
             self.checkpoint_path = checkpoint_path
 
+    #: Seconds between two re-reads of the live run.
+    LIVE_INTERVAL = 2.0
+
     def __init__(self, runs_dir: Path, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.runs_dir = runs_dir
@@ -174,6 +185,8 @@ class CheckpointPanel(Vertical):
         self.live_run: Path | None = None
         self._signature: tuple[Any, ...] | None = None
         self._rescan_pending = False
+        self._run_refresh_pending: set[Path] = set()
+        self._last_run_refresh = 0.0
 
     def compose(self) -> ComposeResult:
         yield Label(f"runs in {self.runs_dir}", id="panel-title")
@@ -205,7 +218,41 @@ class CheckpointPanel(Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="poll")
     def _poll(self) -> bool:
+        if self.live_run is not None:  # the live run's own events keep the panel current
+            return False
         return runs_signature(self.runs_dir) != self._signature
+
+    def refresh_run(self, path: Path) -> None:
+        """Read one run again (the live one, after a checkpoint), at most every
+        `LIVE_INTERVAL` seconds: re-reading the whole directory and rebuilding the tree each
+        epoch would take the UI thread's time, which on a small CPU is training's time."""
+        if path in self._run_refresh_pending:
+            return
+        self._run_refresh_pending.add(path)
+        wait = max(0.05, self.LIVE_INTERVAL - (time.monotonic() - self._last_run_refresh))
+        self.set_timer(wait, lambda: self._scan_one(path))
+
+    @work(thread=True, exit_on_error=False, group="scan-run")
+    def _scan_one(self, path: Path) -> RunEntry:
+        self._run_refresh_pending.discard(path)
+        self._last_run_refresh = time.monotonic()
+        return scan_run(path)
+
+    def _update_run(self, entry: RunEntry) -> None:
+        """Put a re-read run in its place in the tree (a full rescan when it is new)."""
+        node = self._node_for(entry.path)
+        if node is None or not isinstance(node.data, RunEntry):
+            self.rescan()
+            return
+        self.runs = [entry if run.path == entry.path else run for run in self.runs]
+        node.data = entry
+        node.set_label(run_label(entry, entry.path == self.live_run))
+        node.remove_children()
+        for checkpoint in entry.checkpoints:
+            node.add_leaf(checkpoint_label(checkpoint), data=checkpoint)
+        cursor = self.tree.cursor_node
+        if cursor is not None and cursor.data is not None:
+            self._show_details(cursor.data)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker: Worker[Any] = event.worker
@@ -215,9 +262,11 @@ class CheckpointPanel(Vertical):
             self.query_one("#details", Static).update(
                 Text(f"cannot read {self.runs_dir}: {worker.error}", style="red")
             )
+        elif worker.group == "scan-run" and event.state == WorkerState.SUCCESS:
+            self._update_run(worker.result)
         elif worker.group == "poll" and event.state == WorkerState.SUCCESS and worker.result:
             self.rescan()
-        if worker.group in ("scan", "poll"):
+        if worker.group in ("scan", "scan-run", "poll"):
             event.stop()
 
     # -- the tree -----------------------------------------------------------------------
