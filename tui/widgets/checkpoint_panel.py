@@ -108,7 +108,10 @@ def _value(key: str, value: Any) -> str:
 
 
 def _config_lines(config: dict[str, Any]) -> list[str]:
-    return [f"  {name:<14} {_value(name, value)}" for name, value in config.items()]
+    return [
+        f"  {name:<14} {value:g}" if isinstance(value, float) else f"  {name:<14} {value}"
+        for name, value in config.items()
+    ]
 
 
 def run_details(entry: RunEntry) -> Text:
