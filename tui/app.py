@@ -31,7 +31,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Static
+from textual.widgets import Button, Footer, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from mlp_core.config import PRESETS, ConfigError, TrainConfig
@@ -45,6 +45,7 @@ from tui.messages import (
     RunEnded,
     RunFailed,
 )
+from tui.widgets.app_header import AppHeader
 from tui.widgets.charts import AccuracyChart, LossChart
 from tui.widgets.checkpoint_panel import CheckpointPanel
 from tui.widgets.config_form import ConfigForm
@@ -139,7 +140,7 @@ class MnistApp(App[None]):
             self.initial_config = PRESETS["default"]
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=False, icon="▦")
+        yield AppHeader()
         with Horizontal(id="main"):
             yield ConfigForm(self.initial_config, id="form")
             with Vertical(id="centre"):

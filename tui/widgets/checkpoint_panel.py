@@ -177,8 +177,8 @@ class CheckpointPanel(Vertical):
             self.run_path = run_path
             self.checkpoint_path = checkpoint_path
 
-    #: Seconds between two re-reads of the live run.
-    LIVE_INTERVAL = 2.0
+    #: Seconds between two re-reads of the live run (each one re-lays out the screen).
+    LIVE_INTERVAL = 5.0
 
     def __init__(self, runs_dir: Path, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -190,6 +190,7 @@ class CheckpointPanel(Vertical):
         self._rescan_pending = False
         self._run_refresh_pending: set[Path] = set()
         self._last_run_refresh = 0.0
+        self._details_shown = ""
 
     def compose(self) -> ComposeResult:
         yield Label(f"runs in {self.runs_dir}", id="panel-title")
@@ -262,6 +263,7 @@ class CheckpointPanel(Vertical):
         if worker.group == "scan" and event.state == WorkerState.SUCCESS:
             self.show_runs(worker.result or [])
         elif worker.group == "scan" and event.state == WorkerState.ERROR:
+            self._details_shown = ""
             self.query_one("#details", Static).update(
                 Text(f"cannot read {self.runs_dir}: {worker.error}", style="red")
             )
@@ -330,13 +332,15 @@ class CheckpointPanel(Vertical):
     # -- cursor and choice ---------------------------------------------------------------
 
     def _show_details(self, data: RunEntry | CheckpointEntry | None) -> None:
-        details = self.query_one("#details", Static)
         if isinstance(data, RunEntry):
-            details.update(run_details(data))
+            text = run_details(data)
         elif isinstance(data, CheckpointEntry):
-            details.update(checkpoint_details(data))
+            text = checkpoint_details(data)
         else:
-            details.update(Text("Enter on a run loads its curves and config.", style="dim"))
+            text = Text("Enter on a run loads its curves and config.", style="dim")
+        if text.plain != self._details_shown:  # an update re-lays out the screen: only if new
+            self._details_shown = text.plain
+            self.query_one("#details", Static).update(text)
 
     @staticmethod
     def _paths(data: RunEntry | CheckpointEntry | None) -> tuple[Path | None, Path | None]:
