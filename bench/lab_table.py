@@ -81,6 +81,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     parser.add_argument("--seed", type=int, default=0, help="seed of every run (default 0)")
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's); 1 keeps timings steady on a shared machine",
+    )
+    parser.add_argument(
         "--runs-dir", type=Path, default=None, help="keep the runs here (default: a temp folder)"
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default {DEFAULT_OUT}")
@@ -248,6 +254,8 @@ def header_lines(args: argparse.Namespace, dataset: Dataset, argv: list[str]) ->
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     dataset = subset(load_dataset(), args.subset)
     entries = build_entries(args, len(dataset.train_labels))
     queue = JobQueue()
