@@ -12,6 +12,9 @@ Extension points (for modal screens and other panels):
   `MnistApp.EXTRA_COMMANDS`: palette-only commands.
 - `MnistApp.start_training(config, start=None)` and `MnistApp.run_events(source)`: start a run
   from a config or a checkpoint, or show the events of any other source of engine events.
+
+The actions on the panel's runs and checkpoints (evaluate, fork, resume, compare, label,
+export, delete, the runs table) are in `tui.app_browse`; the queue of jobs in `tui.app_queue`.
 """
 
 from __future__ import annotations
@@ -36,10 +39,13 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from mlp_core.config import PRESETS, ConfigError, TrainConfig
 from mlp_core.events import Event
+from tui.app_browse import BrowseActions
+from tui.app_queue import QueueActions
 from tui.messages import (
     CheckpointWritten,
     EpochCompleted,
     EpochProgress,
+    JobUpdate,
     RunBegan,
     RunDiverged,
     RunEnded,
@@ -50,6 +56,7 @@ from tui.widgets.charts import AccuracyChart, LossChart
 from tui.widgets.checkpoint_panel import CheckpointPanel
 from tui.widgets.config_form import ConfigForm
 from tui.widgets.epoch_progress import EpochProgress as EpochProgressBar
+from tui.widgets.queue import QueueView
 from tui.widgets.results import ResultsTable
 from tui.worker import (
     Backend,
@@ -63,6 +70,7 @@ from tui.worker import (
 if TYPE_CHECKING:
     from data.mnist import Dataset
     from mlp_core.checkpoint import Checkpoint
+    from mlp_core.sweep import JobQueue
 
 #: Below this width the form and the checkpoint panel take turns beside the charts.
 NARROW_WIDTH = 120
@@ -70,7 +78,7 @@ NARROW_WIDTH = 120
 QUIT_GRACE_SECONDS = 1.5
 
 
-class MnistApp(App[None]):
+class MnistApp(BrowseActions, QueueActions, App[None]):
     """Form on the left, charts, progress and results in the centre, checkpoints on the right."""
 
     CSS_PATH = "app.tcss"
@@ -79,10 +87,23 @@ class MnistApp(App[None]):
     #: Every key of the app, in one place: the Footer shows them, the palette offers them.
     KEYS: ClassVar[list[Binding]] = [
         Binding("ctrl+r", "start", "Start", tooltip="Start a run with the form's config"),
-        Binding("ctrl+s", "stop", "Stop", tooltip="Stop the run after the current batch"),
+        Binding("ctrl+s", "stop", "Stop", tooltip="Stop the run (or the queue) after a batch"),
+        Binding(
+            "ctrl+g",
+            "queue",
+            "Queue",
+            tooltip="Queue the form's config; comma lists make a grid of every combination",
+        ),
         Binding("ctrl+o", "toggle_panel", "Checkpoints", tooltip="Show/focus or hide the runs"),
         Binding("ctrl+f", "toggle_form", "Form", tooltip="Show/focus or hide the form"),
-        Binding("ctrl+t", "focus_table", "Table", tooltip="Focus the results table"),
+        Binding("ctrl+l", "runs_table", "Runs", tooltip="Every run in a sortable table"),
+        Binding(
+            "ctrl+t",
+            "focus_table",
+            "Table",
+            show=False,  # no room at 80 columns; in the palette
+            tooltip="Focus the results table, then the queue",
+        ),
         Binding("ctrl+q", "quit", "Quit", tooltip="Quit (stops a run cleanly first)"),
     ]
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -97,6 +118,19 @@ class MnistApp(App[None]):
             "Resume (same config) or fork (changed config) with the form's config",
             "resume_selected",
         ),
+        ("Evaluate the highlighted checkpoint", "Test-set figures, confusion (e)", "evaluate"),
+        ("See the data set", "Page through training and test digits (d in the panel)", "digits"),
+        ("Fork from the highlighted checkpoint", "Form filled from it; Start forks (f)", "fork"),
+        ("Resume the highlighted checkpoint", "Form filled for more epochs (r)", "resume"),
+        ("New run instead of fork/resume", "Start trains from scratch (Escape in form)", "new_run"),
+        ("Mark the highlighted run to compare", "Overlay marked runs' curves (m)", "toggle_mark"),
+        ("Unmark all runs", "Back to the run's own curves", "clear_marks"),
+        ("Label the highlighted run", "Edit its label and note (l)", "label"),
+        ("Export the highlighted run's metrics", "Write metrics.csv in the run (c)", "export_csv"),
+        ("Delete the highlighted run or checkpoint", "After a confirmation (Delete)", "delete"),
+        ("Run the queue", "Train the waiting jobs (s in the queue)", "run_queue"),
+        ("Show or hide the queue", "The jobs and their states", "toggle_queue"),
+        ("Clear ended jobs", "Remove done, failed, cancelled jobs (C in the queue)", "clear_jobs"),
     ]
 
     #: Shown in the header: idle, loading, training 3/10, stopping, finished, failed (...).
@@ -134,6 +168,9 @@ class MnistApp(App[None]):
         self._training_done = threading.Event()
         self._training_done.set()
         self._epochs = 0
+        self.job_queue: JobQueue | None = None
+        self.start_from = None
+        self.compared = []
         try:
             self.initial_config = dataclasses.replace(PRESETS["default"], device=device)
         except ConfigError:
@@ -149,11 +186,13 @@ class MnistApp(App[None]):
                     yield AccuracyChart(id="accuracy-chart")
                 yield EpochProgressBar(id="progress")
                 yield ResultsTable(id="results")
+                yield QueueView(id="queue")
             yield CheckpointPanel(self.runs_dir, id="panel")
         yield Static("Loading torch and the data set in the background…", id="status")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self.query_one(QueueView).display = False
         self.show_panel = self.size.width >= NARROW_WIDTH
         self._apply_layout()
         self._update_header()
@@ -201,7 +240,8 @@ class MnistApp(App[None]):
     def action_start(self) -> None:
         """Start a run with the form's config, if everything is ready and valid."""
         if self.is_training:
-            self.notify("A run is in progress: stop it first (ctrl+s).", severity="warning")
+            what = "The queue is running" if self.sweep is not None else "A run is in progress"
+            self.notify(f"{what}: stop it first (ctrl+s).", severity="warning")
             return
         if self.backend is None:
             self.notify("Still loading torch and the data set; try again in a moment.")
@@ -221,7 +261,18 @@ class MnistApp(App[None]):
         except ConfigError as exc:
             self.notify(str(exc), title="Cannot start", severity="error")
             return
-        self.start_training(config)
+        start = None
+        if self.start_from is not None:
+            from mlp_core.checkpoint import CheckpointError, load_checkpoint
+
+            try:
+                start = load_checkpoint(self.start_from)
+            except CheckpointError as exc:
+                self.notify(str(exc), title="Cannot continue", severity="error")
+                return
+            self.start_from = None
+            self._update_start_from()
+        self.start_training(config, start=start)
 
     def start_training(self, config: TrainConfig, start: Checkpoint | None = None) -> None:
         """Train `config` (from `start`, a loaded checkpoint, to resume or fork)."""
@@ -261,12 +312,16 @@ class MnistApp(App[None]):
             self.notify("No run to stop.")
             return
         self._stop_requested.set()
+        if self.sweep is not None:
+            self.sweep.stop()
         self.run_state = "stopping"
 
     async def action_quit(self) -> None:
         """Quit; a run in progress is stopped first (whole checkpoints, run.json says so)."""
         if self.is_training:
             self._stop_requested.set()
+            if self.sweep is not None:
+                self.sweep.stop()
             self.run_state = "stopping"
             deadline = time.monotonic() + QUIT_GRACE_SECONDS
             while self.is_training and time.monotonic() < deadline:
@@ -316,6 +371,8 @@ class MnistApp(App[None]):
         self.query_one(ResultsTable).add_epoch(row)
         self.query_one(LossChart).set_history(self.history)
         self.query_one(AccuracyChart).set_history(self.history)
+        if self.live_run in self.compared:
+            self._show_compare()
         self.query_one(EpochProgressBar).epoch_done(
             event.epoch, self._epochs, event.seconds, event.samples_per_second
         )
@@ -374,11 +431,48 @@ class MnistApp(App[None]):
         if worker.state == WorkerState.ERROR:
             self.run_state = "failed"
             self.notify(str(worker.error), title="Run failed", severity="error", timeout=15)
-        elif self.run_state in ("starting", "stopping") or self.run_state.startswith("training"):
+        elif self.run_state in ("starting", "stopping") or self.run_state.startswith(
+            ("training", "queue")
+        ):
             self.run_state = "stopped"
+        user_stopped = self._stop_requested.is_set()
         self.live_run = None
         self.query_one(ConfigForm).set_training(False)
         self.query_one(CheckpointPanel).mark_live(None)
+        if self.sweep is not None:
+            self._sweep_over()
+        elif not user_stopped and self.job_queue is not None and self.job_queue.counts()["waiting"]:
+            self.call_later(self.action_run_queue)  # jobs queued during the run
+        self._update_header()
+
+    # -- the queue and the sweep's messages -----------------------------------------------
+
+    @on(JobUpdate)
+    def _job_update(self, message: JobUpdate) -> None:
+        self._sweep_event(message.event)
+        self._update_header()
+
+    @on(QueueView.CancelRequested)
+    def _cancel_requested(self, message: QueueView.CancelRequested) -> None:
+        self._cancel_job(message.job_id)
+
+    @on(QueueView.RemoveRequested)
+    def _remove_requested(self, message: QueueView.RemoveRequested) -> None:
+        self._remove_job(message.job_id)
+
+    @on(ConfigForm.Changed)
+    def _form_changed(self) -> None:
+        if self.start_from is not None:
+            self._update_start_from()
+
+    @on(CheckpointPanel.MarksChanged)
+    def _marks_changed(self, message: CheckpointPanel.MarksChanged) -> None:
+        self.compared = message.marked
+        self._show_compare()
+        if len(message.marked) >= 2:
+            self._status(f"comparing {len(message.marked)} runs · m on a marked run unmarks it")
+        elif message.marked:
+            self._status("1 run marked: mark another (m) to compare their curves")
 
     # -- the checkpoint panel -------------------------------------------------------------
 
@@ -440,6 +534,8 @@ class MnistApp(App[None]):
         except (CheckpointError, ConfigError) as exc:
             self.notify(str(exc), title="Cannot continue", severity="error")
             return
+        self.start_from = None
+        self._update_start_from()
         self.start_training(config, start=checkpoint)
 
     def action_rescan(self) -> None:
@@ -472,7 +568,12 @@ class MnistApp(App[None]):
             self.query_one(ConfigForm).focus_first()
 
     def action_focus_table(self) -> None:
-        self.query_one(ResultsTable).focus()
+        """Focus the results table; again (with jobs queued): the queue."""
+        table, queue = self.query_one(ResultsTable), self.query_one(QueueView)
+        if table.has_focus and queue.display:
+            queue.focus()
+        else:
+            table.focus()
 
     def watch_show_panel(self) -> None:
         self._apply_layout()
@@ -501,7 +602,9 @@ class MnistApp(App[None]):
         self._update_header()
 
     def _update_header(self) -> None:
-        self.sub_title = f"{self.device_label} · {self.run_state}"
+        queue = self.queue_words()
+        state = f"{queue} · {self.run_state}" if queue else self.run_state
+        self.sub_title = f"{self.device_label} · {state}"
 
     def _status(self, text: str) -> None:
         self.query_one("#status", Static).update(text)

@@ -54,6 +54,10 @@ class RunEntry:
     dataset: str = ""
     parent: dict[str, Any] | None = None
     run_error: str = ""
+    label: str = ""
+    note: str = ""
+    #: ``forked from a@3 ← b@1`` for a forked run (`mlp_core.inspect.lineage_text`), else "".
+    lineage: str = ""
     error: str | None = None
 
     @property
@@ -141,7 +145,16 @@ def _entry_of(info: RunInfo) -> RunEntry:
         dataset=info.dataset,
         parent=info.parent,
         run_error=info.error,
+        label=info.label,
+        note=info.note,
+        lineage=_lineage(info.path) if info.parent else "",
     )
+
+
+def _lineage(path: Path) -> str:
+    from mlp_core.inspect import lineage_text
+
+    return lineage_text(path)
 
 
 def _run_path_of(error: Exception, runs_dir: Path) -> Path:

@@ -82,6 +82,27 @@ class RunFailed(Message):
         self.run_dir = run_dir
 
 
+class JobUpdate(Message):
+    """An event of a sweep (`mlp_core.sweep`: SweepStarted, JobStarted, JobEvent, JobFinished,
+    SweepFinished), for the queue view. Progress inside a job replaces the previous one."""
+
+    def __init__(self, event: Any) -> None:
+        super().__init__()
+        self.event = event
+
+    def can_replace(self, message: Message) -> bool:
+        return (
+            isinstance(message, JobUpdate)
+            and _is_progress(message.event)
+            and _is_progress(self.event)
+            and message.event.job_id == self.event.job_id
+        )
+
+
+def _is_progress(event: Any) -> bool:
+    return type(getattr(event, "event", None)) is Progress
+
+
 _MESSAGE_FOR_EVENT: dict[type[Event], type[TrainingMessage]] = {
     RunStarted: RunBegan,
     Progress: EpochProgress,

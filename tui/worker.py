@@ -8,6 +8,7 @@ workers, never while the first screen is drawn.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,18 +17,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlp_core.events import Event, RunStarted
-from tui.messages import RunFailed, message_for
+from tui.messages import JobUpdate, RunFailed, message_for
 
 if TYPE_CHECKING:
     from data.mnist import Dataset
     from mlp_core.checkpoint import Checkpoint
     from mlp_core.config import TrainConfig
+    from mlp_core.sweep import Sweep
 
 #: Makes the events of one run, given the function it must poll to know when to stop.
 EventSource = Callable[[Callable[[], bool]], Iterator[Event]]
 Result = TypeVar("Result")
 
 _torch_executor: ThreadPoolExecutor | None = None
+_torch_busy = 0
+_busy_lock = threading.Lock()
 
 
 def run_in_torch_thread(function: Callable[..., Result], *args: Any) -> Result:
@@ -40,10 +44,33 @@ def run_in_torch_thread(function: Callable[..., Result], *args: Any) -> Result:
     and 1.5x slower CPU epochs. One thread means one team. Modal screens that evaluate a
     checkpoint on the CPU should use it too.
     """
-    global _torch_executor
+    global _torch_executor, _torch_busy
     if _torch_executor is None:
         _torch_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torch")
-    return _torch_executor.submit(function, *args).result()
+    with _busy_lock:
+        _torch_busy += 1
+    try:
+        return _torch_executor.submit(function, *args).result()
+    finally:
+        with _busy_lock:
+            _torch_busy -= 1
+
+
+def torch_thread_busy() -> bool:
+    """Whether a run (or other work) holds the torch thread now."""
+    return _torch_busy > 0
+
+
+def run_torch_work(function: Callable[..., Result], *args: Any) -> Result:
+    """Short torch work (evaluating a checkpoint): in the torch thread when it is free, else here.
+
+    A run holds the torch thread until it ends; an evaluation queued behind it would wait for
+    the whole run. Beside a run it runs in the caller's thread instead: the run is slower for
+    the second or so that takes (a second OpenMP team), which is better than no answer.
+    """
+    if torch_thread_busy():
+        return function(*args)
+    return run_in_torch_thread(function, *args)
 
 
 def training_source(
@@ -89,6 +116,36 @@ def pump_events(events: Iterable[Event], post: Callable[[Any], object]) -> None:
         close = getattr(events, "close", None)
         if close is not None:
             close()
+
+
+def pump_sweep(sweep: Sweep, post: Callable[[Any], object]) -> None:
+    """Run a sweep, posting every sweep event as a JobUpdate (for the queue view) and the
+    training events of one job at a time as the usual messages (charts, table, progress).
+
+    With one device the jobs run one after another and each is followed in turn; with several
+    side by side, the screen follows one job until it ends, then the next one that starts.
+    An error of the sweep itself (a device missing) becomes a RunFailed message.
+    """
+    from mlp_core.events import RunStarted as Started
+    from mlp_core.sweep import JobEvent, JobFinished
+
+    followed: int | None = None
+    events = sweep.run()
+    try:
+        for event in events:
+            post(JobUpdate(event))
+            if isinstance(event, JobEvent):
+                if followed is None and isinstance(event.event, Started):
+                    followed = event.job_id
+                if event.job_id == followed:
+                    post(message_for(event.event))
+            elif isinstance(event, JobFinished) and event.job_id == followed:
+                followed = None
+    except Exception as exc:
+        kind, text = describe_error(exc)
+        post(RunFailed(kind, text, None))
+    finally:
+        events.close()
 
 
 def describe_error(exc: BaseException) -> tuple[str, str]:

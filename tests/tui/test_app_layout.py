@@ -18,7 +18,15 @@ from app_helpers import (
 
 from data.mnist import Dataset
 
-FOOTER_KEYS = ("^r Start", "^s Stop", "^o Checkpoints", "^f Form", "^t Table", "^q Quit")
+FOOTER_KEYS = (
+    "^r Start",
+    "^s Stop",
+    "^g Queue",
+    "^o Checkpoints",
+    "^f Form",
+    "^l Runs",
+    "^q Quit",
+)
 
 
 def _text(lines: list[str]) -> str:

@@ -1,13 +1,15 @@
 """Evaluate one checkpoint on the test set: loss, accuracy, per-class accuracy, confusion.
 
 The work (reading the checkpoint, loading the data, the forward pass) runs in a thread worker
-that only posts plain values back. A checkpoint that cannot be read is shown as a message on
-this screen and in a notification; the app goes on. Enter on a confusion cell opens the
-misclassified digits of that cell; `m` opens every misclassified digit.
+that only posts plain values back; its torch part runs in the app's torch thread when no run
+holds it (`tui.worker.run_torch_work`: one OpenMP team, not two). A checkpoint that cannot
+be read is shown as a message on this screen and in a notification; the app goes on. Enter on
+a confusion cell opens the misclassified digits of that cell; `m` opens every one of them.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
@@ -25,6 +27,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from data.mnist import Dataset
 from mlp_core.inspect import Inspection
 from tui.widgets.confusion import ConfusionTable
+from tui.worker import run_torch_work
 
 NARROW_WIDTH = 90
 
@@ -154,14 +157,16 @@ class EvaluateScreen(Screen[None]):
             if not worker.is_cancelled:
                 self.post_message(self.Progress(stage, fraction))
 
+        work = partial(
+            inspect_checkpoint,
+            self.checkpoint_path,
+            self.dataset,
+            self.device,
+            progress=progress,
+            data_dir=self.data_dir,
+        )
         try:
-            inspection = inspect_checkpoint(
-                self.checkpoint_path,
-                self.dataset,
-                self.device,
-                progress=progress,
-                data_dir=self.data_dir,
-            )
+            inspection = run_torch_work(work)
         except (CheckpointError, DatasetError, DeviceError) as exc:
             self.post_message(self.Failed(str(exc)))
             return

@@ -8,6 +8,7 @@ own with a checkpoint path, in which case a thread worker evaluates first.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from data.mnist import Dataset
 from mlp_core.inspect import Misclassified, filter_cell
 from tui.screens.digits import DigitPager
+from tui.worker import run_torch_work
 
 
 def mistake_caption(mistake: Misclassified) -> Text:
@@ -94,8 +96,14 @@ class MisclassifiedScreen(DigitPager):
         from mlp_core.inspect import inspect_checkpoint
 
         try:
-            inspection = inspect_checkpoint(
-                self.checkpoint_path, self.dataset, self.device, data_dir=self.data_dir
+            inspection = run_torch_work(
+                partial(
+                    inspect_checkpoint,
+                    self.checkpoint_path,
+                    self.dataset,
+                    self.device,
+                    data_dir=self.data_dir,
+                )
             )
         except (CheckpointError, DatasetError, DeviceError) as exc:
             self.post_message(self.Failed(str(exc)))

@@ -3,6 +3,10 @@
 `set_history(rows)` takes the metrics rows (EpochEnd dicts, as in `metrics.jsonl`) and keeps the
 series as plain lists (`series`, which tests read); `replot()` clears the data and plots the
 whole of every series again, as textual-plotext expects, at most a few times a second.
+
+`set_compare(runs)` overlays several runs instead, one line per run in its own colour with the
+run's name in the legend (`compare_series`); `set_compare(None)` goes back to the run's own
+curves.
 """
 
 from __future__ import annotations
@@ -15,6 +19,22 @@ from textual_plotext import PlotextPlot
 
 #: Colours that read in a 256-colour terminal as well as in truecolour.
 COLOURS = ("cyan", "orange", "magenta")
+#: One colour per compared run: (plotext name, rich name) so the panel's mark matches its line.
+COMPARE_COLOURS = (
+    ("cyan", "cyan"),
+    ("orange", "dark_orange"),
+    ("magenta", "magenta"),
+    ("green", "green"),
+    ("red", "red"),
+    ("blue", "blue"),
+    ("yellow", "yellow"),
+    ("white", "white"),
+)
+
+
+def compare_colour(index: int) -> tuple[str, str]:
+    """The (plotext, rich) colour of the `index`-th compared run."""
+    return COMPARE_COLOURS[index % len(COMPARE_COLOURS)]
 
 
 class MetricChart(PlotextPlot):
@@ -22,6 +42,8 @@ class MetricChart(PlotextPlot):
 
     #: (metrics key, legend label) per line.
     SERIES: ClassVar[tuple[tuple[str, str], ...]] = ()
+    #: Metrics a comparison can show, the first that every compared run has is used.
+    COMPARE: ClassVar[tuple[tuple[str, str], ...]] = ()
     TITLE: ClassVar[str] = ""
     #: Seconds between two redraws at most (epochs on a small set end many times a second).
     MIN_INTERVAL = 0.2
@@ -30,6 +52,10 @@ class MetricChart(PlotextPlot):
         super().__init__(id=id, classes=classes)
         #: label -> [(epoch, value)], the data last given (what the chart shows).
         self.series: dict[str, list[tuple[int, float]]] = {label: [] for _, label in self.SERIES}
+        #: run label -> [(epoch, value)] while runs are compared, else None.
+        self.compare_series: dict[str, list[tuple[int, float]]] | None = None
+        #: The metric the comparison shows ("val loss", ...).
+        self.compare_metric = ""
         self._last_draw = 0.0
         self._pending = False
 
@@ -39,12 +65,47 @@ class MetricChart(PlotextPlot):
     def set_history(self, rows: list[dict[str, Any]]) -> None:
         """Show these epochs (all of them: a chart is redrawn whole)."""
         for key, label in self.SERIES:
-            self.series[label] = [
-                (int(row["epoch"]), self.scale(float(row[key])))
-                for row in rows
-                if row.get(key) is not None and math.isfinite(float(row[key]))
-            ]
+            self.series[label] = self._points(rows, key)
         self._schedule()
+
+    def set_compare(self, runs: list[tuple[str, list[dict[str, Any]]]] | None) -> None:
+        """Overlay these runs, (legend label, metrics rows) each; None shows `series` again."""
+        if runs is None:
+            self.compare_series, self.compare_metric = None, ""
+        else:
+            key, self.compare_metric = next(
+                (
+                    (key, label)
+                    for key, label in self.COMPARE
+                    if all(any(row.get(key) is not None for row in rows) for _, rows in runs)
+                ),
+                self.COMPARE[-1],
+            )
+            self.compare_series = {name: self._points(rows, key) for name, rows in runs}
+        self._schedule()
+
+    def _points(self, rows: list[dict[str, Any]], key: str) -> list[tuple[int, float]]:
+        return [
+            (int(row["epoch"]), self.scale(float(row[key])))
+            for row in rows
+            if row.get(key) is not None and math.isfinite(float(row[key]))
+        ]
+
+    def shown(self) -> dict[str, list[tuple[int, float]]]:
+        """What the chart draws now: label -> points (the compared runs, or the run's own)."""
+        return self.series if self.compare_series is None else self.compare_series
+
+    def _lines(self) -> list[tuple[str, str, list[tuple[int, float]]]]:
+        """(label, plotext colour, points) of each line to draw."""
+        if self.compare_series is not None:
+            return [
+                (label, compare_colour(index)[0], points)
+                for index, (label, points) in enumerate(self.compare_series.items())
+            ]
+        return [
+            (label, colour, self.series[label])
+            for (_, label), colour in zip(self.SERIES, COLOURS, strict=False)
+        ]
 
     def _schedule(self) -> None:
         wait = self.MIN_INTERVAL - (time.monotonic() - self._last_draw)
@@ -64,11 +125,11 @@ class MetricChart(PlotextPlot):
         self._last_draw = time.monotonic()
         plt = self.plt
         plt.clear_data()
-        plt.title(self.TITLE)
+        comparing = self.compare_series is not None
+        plt.title(f"{self.TITLE}: {self.compare_metric}" if comparing else self.TITLE)
         plt.xlabel("epoch")
         drawn = False
-        for (_, label), colour in zip(self.SERIES, COLOURS, strict=False):
-            points = self.series[label]
+        for label, colour, points in self._lines():
             if not points:
                 continue
             epochs, values = zip(*points, strict=True)
@@ -76,7 +137,7 @@ class MetricChart(PlotextPlot):
             plt.plot(list(epochs), list(values), label=label, color=colour, marker=marker)
             drawn = True
         if drawn:
-            last = max(epoch for points in self.series.values() for epoch, _ in points)
+            last = max(epoch for points in self.shown().values() for epoch, _ in points)
             plt.xticks(_epoch_ticks(last))
             self.set_limits(plt)
         self.refresh()
@@ -95,6 +156,7 @@ class LossChart(MetricChart):
     """Mean cross-entropy per epoch: train, validation and test."""
 
     SERIES = (("train_loss", "train"), ("val_loss", "val"), ("test_loss", "test"))
+    COMPARE = (("val_loss", "val"), ("train_loss", "train"))
     TITLE = "loss"
 
 
@@ -102,6 +164,7 @@ class AccuracyChart(MetricChart):
     """Accuracy per epoch, in percent: validation and test."""
 
     SERIES = (("val_accuracy", "val"), ("test_accuracy", "test"))
+    COMPARE = (("val_accuracy", "val"), ("test_accuracy", "test"))
     TITLE = "accuracy %"
 
     def scale(self, value: float) -> float:
@@ -109,5 +172,5 @@ class AccuracyChart(MetricChart):
 
     def set_limits(self, plt: Any) -> None:
         """From just under the lowest accuracy to 100%, never above."""
-        lowest = min(value for points in self.series.values() for _, value in points)
+        lowest = min(value for points in self.shown().values() for _, value in points)
         plt.ylim(max(0.0, math.floor(lowest) - 1.0), 100.0)

@@ -5,17 +5,23 @@ The panel reads the disk in a thread worker (`tui.catalog`), keeps the tree's ex
 cursor across rescans, and rescans by itself when the runs directory changes (a checkpoint saved
 by this app or by another process). It tells the app what the cursor is on with `Highlighted`
 and what the user chose (Enter) with `Selected`; it never reaches into other widgets.
+
+Runs can be marked for comparison (`m`): marks show in the tree in the colour the charts give
+that run, and `MarksChanged` tells the app. The other keys of the panel (evaluate, fork,
+resume, label, CSV, delete, digits) are the app's actions, bound here so that the Footer shows
+them while the panel has the focus.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Label, Static, Tree
@@ -30,6 +36,7 @@ from tui.catalog import (
     scan_run,
     scan_runs,
 )
+from tui.widgets.charts import compare_colour
 
 STATUS_STYLE = {
     "running": "bold green",
@@ -57,8 +64,11 @@ def _when(name: str) -> str:
 STATUS_WORD = {"finished": "done", "interrupted": "interr."}
 
 
-def run_label(entry: RunEntry, live: bool) -> Text:
-    """``11-27 22:15 h1024 lr0.05 done 98.1%`` (best validation accuracy, or test)."""
+def run_label(entry: RunEntry, live: bool, mark: str | None = None) -> Text:
+    """``◆ 11-27 22:15 wide h1024 lr0.05 done 98.1%`` (best validation accuracy, or test).
+
+    mark: the colour of the run in the compared charts, when it is marked.
+    """
     if entry.error is not None:
         return Text.assemble((entry.name, "red"), (" unreadable", "bold red"))
     config = entry.config
@@ -67,8 +77,11 @@ def run_label(entry: RunEntry, live: bool) -> Text:
     accuracy = best.get("val_accuracy", best.get("test_accuracy"))
     status = "live" if live else entry.status
     return Text.assemble(
+        ("◆ " if mark else "", f"bold {mark}" if mark else ""),
         (_when(entry.name), "dim"),
         " ",
+        (f"{entry.label} " if entry.label else "", "bold italic"),
+        ("⑂" if entry.parent else "", "cyan"),
         summary,
         " ",
         (STATUS_WORD.get(status, status), STATUS_STYLE.get("running" if live else status, "")),
@@ -131,8 +144,12 @@ def run_details(entry: RunEntry) -> Text:
             f"best     epoch {best['epoch']}: val {_percent(best.get('val_accuracy'))}, "
             f"test {_percent(best.get('test_accuracy'))}"
         )
+    if entry.label:
+        lines.insert(1, f"label    {entry.label}")
+    if entry.note:
+        lines.insert(2 if entry.label else 1, f"note     {entry.note}")
     if entry.parent:
-        lines.append(f"parent   {entry.parent.get('run')} @ epoch {entry.parent.get('epoch')}")
+        lines.append(entry.lineage or f"forked from {entry.parent.get('run')}")
     lines += ["config", *_config_lines(entry.config)]
     return Text("\n".join(lines))
 
@@ -177,6 +194,26 @@ class CheckpointPanel(Vertical):
             self.run_path = run_path
             self.checkpoint_path = checkpoint_path
 
+    class MarksChanged(Message):
+        """The runs marked for comparison, in the order they were marked."""
+
+        def __init__(self, marked: list[Path]) -> None:
+            super().__init__()
+            self.marked = marked
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("e", "app.evaluate", "Eval", tooltip="Evaluate the checkpoint on the test set"),
+        Binding("f", "app.fork", "Fork", tooltip="Fill the form from the checkpoint to fork it"),
+        Binding("r", "app.resume", "Resume", tooltip="Fill the form to resume for more epochs"),
+        Binding("m", "toggle_mark", "Mark", tooltip="Mark the run to compare its curves"),
+        Binding("l", "app.label", "Label", tooltip="Label and note of the run"),
+        Binding("c", "app.export_csv", "CSV", tooltip="Export the run's metrics as CSV"),
+        Binding("delete", "app.delete", "Delete", tooltip="Delete the run or checkpoint"),
+        Binding("d", "app.digits", "Digits", show=False, tooltip="Page through the data set"),
+    ]
+    #: The panel's keys in a line under it (the Footer has no room for them at 80 columns).
+    KEYS_HINT = "e eval  f fork  r resume  m mark  l label  c csv  Del delete  d digits"
+
     #: Seconds between two re-reads of the live run (each one re-lays out the screen).
     LIVE_INTERVAL = 5.0
 
@@ -191,6 +228,8 @@ class CheckpointPanel(Vertical):
         self._run_refresh_pending: set[Path] = set()
         self._last_run_refresh = 0.0
         self._details_shown = ""
+        #: Runs marked for comparison, in the order they were marked.
+        self.marked: list[Path] = []
 
     def compose(self) -> ComposeResult:
         yield Label(f"runs in {self.runs_dir}", id="panel-title")
@@ -200,6 +239,7 @@ class CheckpointPanel(Vertical):
         yield tree
         with VerticalScroll(id="details-scroll"):
             yield Static("loading…", id="details")
+        yield Static(self.KEYS_HINT, id="panel-keys")
 
     def start_watching(self, interval: float = 2.0) -> None:
         """Scan now, then notice changes on disk every `interval` seconds."""
@@ -250,7 +290,7 @@ class CheckpointPanel(Vertical):
             return
         self.runs = [entry if run.path == entry.path else run for run in self.runs]
         node.data = entry
-        node.set_label(run_label(entry, entry.path == self.live_run))
+        node.set_label(self._label(entry))
         node.remove_children()
         for checkpoint in entry.checkpoints:
             node.add_leaf(checkpoint_label(checkpoint), data=checkpoint)
@@ -295,12 +335,16 @@ class CheckpointPanel(Vertical):
             return
         for index, run in enumerate(runs):
             live = self.live_run is not None and run.path == self.live_run
-            node = tree.root.add(run_label(run, live), data=run)
+            node = tree.root.add(self._label(run), data=run)
             for checkpoint in run.checkpoints:
                 node.add_leaf(checkpoint_label(checkpoint), data=checkpoint)
             if run.path in expanded or live or (first_scan and index == 0):
                 node.expand()
         self.call_after_refresh(self._restore_cursor, cursor_path)
+        kept = [path for path in self.marked if any(run.path == path for run in runs)]
+        if kept != self.marked:
+            self.marked = kept
+            self.post_message(self.MarksChanged(list(kept)))
 
     def _restore_cursor(self, path: Path | None) -> None:
         tree = self.tree
@@ -323,6 +367,42 @@ class CheckpointPanel(Vertical):
 
     def run_entry(self, path: Path) -> RunEntry | None:
         return next((run for run in self.runs if run.path == path), None)
+
+    def _label(self, entry: RunEntry) -> Text:
+        live = self.live_run is not None and entry.path == self.live_run
+        mark = None
+        if entry.path in self.marked:
+            mark = compare_colour(self.marked.index(entry.path))[1]
+        return run_label(entry, live, mark)
+
+    def _relabel_runs(self) -> None:
+        for node in self.tree.root.children:
+            if isinstance(node.data, RunEntry):
+                node.set_label(self._label(node.data))
+
+    def action_toggle_mark(self) -> None:
+        """Mark (or unmark) the run under the cursor for comparison."""
+        run_path, _ = self._paths(self.tree.cursor_node.data if self.tree.cursor_node else None)
+        if run_path is None:
+            return
+        if run_path in self.marked:
+            self.marked.remove(run_path)
+        else:
+            self.marked.append(run_path)
+        self._relabel_runs()
+        self.post_message(self.MarksChanged(list(self.marked)))
+
+    def clear_marks(self) -> None:
+        if self.marked:
+            self.marked = []
+            self._relabel_runs()
+            self.post_message(self.MarksChanged([]))
+
+    def select_run(self, run_path: Path) -> None:
+        """Move the cursor to a run (chosen elsewhere, in the runs table)."""
+        node = self._node_for(run_path)
+        if node is not None:
+            self.tree.move_cursor(node, animate=False)
 
     def mark_live(self, run_path: Path | None) -> None:
         """Mark the run being trained (None when training ends) and read the disk again."""

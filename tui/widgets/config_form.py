@@ -4,15 +4,23 @@ Each field becomes an input of its type (a Select where the field has choices, a
 bool, an Input otherwise) with a Textual validator that asks `TrainConfig` itself, so the form
 and the engine can never disagree on what is valid. The reason a value is refused is shown under
 the field as you type. A preset selector fills the form.
+
+A number field (and the device) also takes a comma-separated list, `128,256,512`: the form is
+then a grid for the queue (every combination, `grid_configs`), its size shown under the
+buttons; Start refuses a list and says why. A list of devices (`cuda:0,cuda:1`) runs queued
+jobs side by side, one per device. The app can say above the buttons that Start continues
+from a checkpoint (`set_start_from`); Escape in the form cancels that.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import math
+from typing import Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.css.query import NoMatches
 from textual.events import DescendantFocus
@@ -55,6 +63,24 @@ class Unparsed:
         self.reason = reason
 
 
+class GridValue:
+    """Several comma-separated values typed in one field (a grid for the queue)."""
+
+    def __init__(self, values: list[Any]) -> None:
+        self.values = values
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GridValue) and other.values == self.values
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+#: What a number field may hold as typed: digits, a sign, a decimal point, an exponent, commas.
+RESTRICT = {"int": r"[-+0-9, ]*", "float": r"[-+0-9.eE, ]*"}
+#: Why Start refuses a list (the queue takes it).
+LIST_FOR_QUEUE = "is a list: ctrl+g queues the grid; Start takes one value"
+
+
 def field_kind(name: str) -> str:
     """int, float, bool, str or choice."""
     spec = FIELDS[name]
@@ -64,8 +90,20 @@ def field_kind(name: str) -> str:
 
 
 def parse(name: str, text: str) -> Any:
-    """The value of a field from its text, or an Unparsed with the reason."""
+    """The value of a field from its text: an Unparsed with the reason, or a GridValue for a
+    comma-separated list."""
     kind, text = field_kind(name), text.strip()
+    if "," in text and kind in ("int", "float", "str"):
+        values: list[Any] = []
+        for part in text.split(","):
+            if not part.strip():
+                return Unparsed("has an empty value in its list")
+            value = parse(name, part)
+            if isinstance(value, Unparsed):
+                return Unparsed(f"{value.reason} ({part.strip()!r} in the list)")
+            if value not in values:
+                values.append(value)
+        return GridValue(values) if len(values) > 1 else values[0]
     try:
         if kind == "int":
             return int(text)
@@ -76,7 +114,31 @@ def parse(name: str, text: str) -> Any:
     return text
 
 
-def problems_of(values: dict[str, Any], train_size: int | None = None) -> dict[str, str]:
+def problems_of(
+    values: dict[str, Any], train_size: int | None = None, grid_ok: bool = False
+) -> dict[str, str]:
+    """Why each refused field is refused (`grid_ok`: a list is fine, each of its values checked).
+
+    Each list stands for its first value while the other fields are checked, then every other
+    value of a list is checked in turn with the rest as they are.
+    """
+    singles = {n: v.values[0] if isinstance(v, GridValue) else v for n, v in values.items()}
+    problems = _single_problems(singles, train_size)
+    for name, value in values.items():
+        if not isinstance(value, GridValue) or name in problems:
+            continue
+        for item in value.values[1:]:
+            reason = _single_problems({**singles, name: item}, train_size).get(name)
+            if reason:
+                problems[name] = f"{item}: {reason}"
+                break
+        else:
+            if not grid_ok:
+                problems[name] = LIST_FOR_QUEUE
+    return problems
+
+
+def _single_problems(values: dict[str, Any], train_size: int | None) -> dict[str, str]:
     """Why each refused field is refused, asking `TrainConfig` one error at a time.
 
     A refused value is put back to its default (or the lab's, when the default is refused too,
@@ -114,7 +176,7 @@ class FieldValidator(Validator):
     def validate(self, value: str) -> ValidationResult:
         values = self.form.raw_values()
         values[self.name] = parse(self.name, value)
-        reason = problems_of(values, self.form.train_size).get(self.name)
+        reason = problems_of(values, self.form.train_size, grid_ok=True).get(self.name)
         return self.failure(reason) if reason else self.success()
 
 
@@ -123,6 +185,10 @@ class ConfigForm(VerticalScroll):
 
     #: Tab goes straight to the fields, not to the scrolling container around them.
     can_focus = False
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.new_run", "New run", show=False),
+    ]
 
     class Changed(Message):
         """The form's values changed; `valid` says whether Start would accept them."""
@@ -153,10 +219,12 @@ class ConfigForm(VerticalScroll):
                 yield Label(LABELS.get(name, name), classes="name")
                 yield self._make_input(name, getattr(self.initial, name))
             yield Label("", classes="reason", id=f"reason-{name}")
+        yield Static("", id="form-from")
         with Horizontal(id="form-buttons"):
             yield Button("Start", id="start", variant="success", compact=True)
             yield Button("Stop", id="stop", variant="error", compact=True, disabled=True)
         yield Static("", id="form-problem")
+        yield Static("", id="form-grid")
         yield Static("", id="form-hint")
 
     def _make_input(self, name: str, value: Any) -> Widget:
@@ -173,7 +241,7 @@ class ConfigForm(VerticalScroll):
         else:
             widget = Input(
                 _format(value),
-                type={"int": "integer", "float": "number"}.get(kind, "text"),
+                restrict=RESTRICT.get(kind),
                 validators=[FieldValidator(self, name)],
                 validate_on=["changed", "submitted", "blur"],
                 compact=True,
@@ -183,6 +251,7 @@ class ConfigForm(VerticalScroll):
         return widget
 
     def on_mount(self) -> None:
+        self.query_one("#form-from").display = False
         self.revalidate()
 
     # -- reading and filling -----------------------------------------------------------
@@ -207,8 +276,38 @@ class ConfigForm(VerticalScroll):
                 values[name] = widget.value  # type: ignore[attr-defined]
         return values
 
-    def problems(self) -> dict[str, str]:
-        return problems_of(self.raw_values(), self.train_size)
+    def problems(self, grid_ok: bool = False) -> dict[str, str]:
+        """Why each refused field is refused; a list is refused unless `grid_ok`."""
+        return problems_of(self.raw_values(), self.train_size, grid_ok)
+
+    def grid(self) -> dict[str, list[Any]]:
+        """The fields holding a list of values (but the device), each with its values."""
+        return {
+            name: value.values
+            for name, value in self.raw_values().items()
+            if isinstance(value, GridValue) and name != "device"
+        }
+
+    def grid_size(self) -> int:
+        return math.prod(len(values) for values in self.grid().values())
+
+    def devices(self) -> list[str] | None:
+        """The devices of a device list (jobs side by side), or None for a single device."""
+        device = self.raw_values()["device"]
+        return list(device.values) if isinstance(device, GridValue) else None
+
+    def grid_configs(self) -> list[TrainConfig]:
+        """Every config of the form's grid (one when no field is a list); ConfigError (naming
+        the field) when a value is refused."""
+        from mlp_core.sweep import expand_grid
+
+        problems = self.problems(grid_ok=True)
+        if problems:
+            name, reason = next(iter(problems.items()))
+            raise ConfigError(f"{name} {reason}")
+        values = self.raw_values()
+        base = {n: v.values[0] if isinstance(v, GridValue) else v for n, v in values.items()}
+        return expand_grid(TrainConfig(**base), self.grid())
 
     def config(self) -> TrainConfig:
         """The TrainConfig of the form; ConfigError (naming the field) when it is refused."""
@@ -255,18 +354,28 @@ class ConfigForm(VerticalScroll):
                 widget.focus()
                 return
 
-    def set_training(self, training: bool) -> None:
-        """Lock the fields while a run is going (its config is fixed) and swap the buttons."""
+    def set_training(self, training: bool, lock: bool = True) -> None:
+        """Lock the fields while a run is going (its config is fixed) and swap the buttons.
+
+        lock=False leaves the fields open (the queue runs: more jobs can be added meanwhile).
+        """
         for widget in self.query("Input, Select, Checkbox"):
-            widget.disabled = training
+            widget.disabled = training and lock
         self.query_one("#start", Button).disabled = training
         self.query_one("#stop", Button).disabled = not training
+
+    def set_start_from(self, text: str | None, button: str = "Start") -> None:
+        """Say above the buttons what Start continues from (None: a new run)."""
+        banner = self.query_one("#form-from", Static)
+        banner.update(text or "")
+        banner.display = bool(text)
+        self.query_one("#start", Button).label = button
 
     # -- validation ----------------------------------------------------------------------
 
     def revalidate(self) -> bool:
         """Show each field's reason, if any, under it; True when the whole form is valid."""
-        problems = self.problems()
+        problems = self.problems(grid_ok=True)
         for name in FIELDS:
             reason = problems.get(name, "")
             label = self.query_one(f"#reason-{name}", Label)
@@ -276,7 +385,22 @@ class ConfigForm(VerticalScroll):
         self.query_one("#form-problem", Static).update(
             f"{len(problems)} field(s) to fix before Start" if problems else ""
         )
-        return not problems
+        self._show_grid(bool(problems))
+        return not self.problems()
+
+    def _show_grid(self, invalid: bool) -> None:
+        """``grid: 6 runs (hidden × lr) · ctrl+g queues them`` under the buttons."""
+        grid, devices = self.grid(), self.devices()
+        text = ""
+        if grid or devices:
+            count = math.prod(len(values) for values in grid.values())
+            text = f"grid: {count} run{'s' if count > 1 else ''}"
+            if grid:
+                text += f" ({' × '.join(grid)})"
+            if devices:
+                text += f" on {', '.join(devices)} side by side"
+            text += " · fix the fields first" if invalid else " · ctrl+g queues; Start needs one"
+        self.query_one("#form-grid", Static).update(text)
 
     @on(Input.Changed)
     @on(Checkbox.Changed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.binding import Binding
@@ -16,18 +17,11 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from mlp_core.events import EpochEnd, Progress, RunStarted
-from mlp_core.sweep import (
-    JOB_STATES,
-    Job,
-    JobEvent,
-    JobFinished,
-    JobStarted,
-    SweepEvent,
-    SweepFinished,
-    SweepStarted,
-    varying_fields,
-)
 
+if TYPE_CHECKING:  # mlp_core.sweep imports torch: not before the first screen is drawn
+    from mlp_core.sweep import Job, JobEvent, SweepEvent
+
+#: Each job state (as `mlp_core.sweep.JOB_STATES`, in its order) and its look.
 STATE_STYLES = {
     "waiting": "grey62",
     "running": "bold yellow",
@@ -54,12 +48,16 @@ class QueueView(DataTable):
     QueueView {
         height: auto;
         max-height: 16;
+        border-top: solid $panel;
+        border-title-align: left;
     }
     """
 
     BINDINGS = [  # noqa: RUF012 (Textual's own widgets declare bindings as a list)
         Binding("c", "cancel_job", "Cancel job"),
         Binding("x,delete", "remove_job", "Remove job"),
+        Binding("s", "app.run_queue", "Run queue"),
+        Binding("C", "app.clear_jobs", "Clear ended", show=False),
     ]
 
     class CancelRequested(Message):
@@ -101,6 +99,8 @@ class QueueView(DataTable):
 
     def set_jobs(self, jobs: Sequence[Job]) -> None:
         """Show exactly `jobs` (a `JobQueue.jobs()` snapshot), keeping the selected job."""
+        from mlp_core.sweep import varying_fields
+
         selected = self.selected_job_id
         self.clear()
         self.states = {}
@@ -114,6 +114,8 @@ class QueueView(DataTable):
 
     def apply_event(self, event: SweepEvent) -> None:
         """Update a job's row from a sweep event (call it on the UI thread)."""
+        from mlp_core.sweep import JobEvent, JobFinished, JobStarted, SweepFinished, SweepStarted
+
         if isinstance(event, (SweepStarted, SweepFinished)):
             self._update_title()
             return
@@ -199,7 +201,7 @@ class QueueView(DataTable):
         self._update_title()
 
     def _update_title(self) -> None:
-        counts = {state: 0 for state in JOB_STATES}
+        counts = {state: 0 for state in STATE_STYLES}
         for state in self.states.values():
             counts[state] += 1
         parts = [f"{n} {state}" for state, n in counts.items() if n]

@@ -1,0 +1,287 @@
+"""The app's actions on what the checkpoint panel's cursor is on: evaluate, fork or resume,
+compare, label, export, delete; and the runs table.
+
+A mixin of `MnistApp` (it uses the app's widgets, `backend`, `selected_run` and
+`selected_checkpoint`); the keys are bound in `CheckpointPanel.BINDINGS` and in `MnistApp.KEYS`,
+and every action is in the command palette too (`MnistApp.EXTRA_COMMANDS`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlp_core.config import ConfigError, TrainConfig
+from tui.catalog import CheckpointEntry, RunEntry
+from tui.widgets.charts import AccuracyChart, LossChart
+from tui.widgets.checkpoint_panel import CheckpointPanel
+from tui.widgets.config_form import ConfigForm
+
+if TYPE_CHECKING:
+    from tui.app import MnistApp
+
+#: Preferred checkpoint of a run for an action on the run itself.
+KIND_ORDER = {"best": 0, "last": 1, "epoch": 2}
+
+
+def legend_names(entries: list[RunEntry]) -> list[str]:
+    """Short, distinct names for a chart legend: the label, else the name without its date."""
+    names: list[str] = []
+    for entry in entries:
+        name = entry.label or entry.name[16:] or entry.name
+        base, count = name, 2
+        while name in names:
+            name, count = f"{base} #{count}", count + 1
+        names.append(name)
+    return names
+
+
+class BrowseActions:
+    """Actions on the highlighted run or checkpoint (mixed into MnistApp)."""
+
+    #: The checkpoint the next Start continues from (fork or resume), or None: a new run.
+    start_from: Path | None = None
+    #: Runs overlaid in the charts (two or more marked in the panel), in marking order.
+    compared: list[Path] = []  # noqa: RUF012 (replaced, never mutated)
+
+    # -- what the cursor is on ----------------------------------------------------------
+
+    def _panel(self: MnistApp) -> CheckpointPanel:
+        return self.query_one(CheckpointPanel)
+
+    def _checkpoint_entry(self: MnistApp, path: Path) -> CheckpointEntry | None:
+        entry = self._panel().run_entry(path.parent.parent)
+        return next((c for c in entry.checkpoints if c.path == path), None) if entry else None
+
+    def _target_checkpoint(self: MnistApp) -> CheckpointEntry | None:
+        """The highlighted checkpoint, or the highlighted run's best (else last) one."""
+        if self.selected_checkpoint is not None:
+            entry = self._checkpoint_entry(self.selected_checkpoint)
+        elif self.selected_run is not None:
+            run = self._panel().run_entry(self.selected_run)
+            readable = [c for c in run.checkpoints if c.error is None] if run else []
+            entry = min(readable, key=lambda c: KIND_ORDER.get(c.kind, 3), default=None)
+            if entry is None:
+                self.notify(f"{self.selected_run.name} has no readable checkpoint.")
+                return None
+        else:
+            self.notify("Highlight a run or a checkpoint in the panel first (ctrl+o).")
+            return None
+        if entry is None:
+            self.notify("That checkpoint is gone; the panel reads the disk again.")
+            self._panel().rescan()
+        return entry
+
+    def _target_run(self: MnistApp) -> Path | None:
+        if self.selected_run is None:
+            self.notify("Highlight a run in the panel first (ctrl+o).")
+        return self.selected_run
+
+    def _dataset(self: MnistApp) -> Any:
+        return self.backend.dataset if self.backend is not None else None
+
+    # -- inspect ------------------------------------------------------------------------
+
+    def action_evaluate(self: MnistApp) -> None:
+        """Evaluate the highlighted checkpoint (a run: its best) on the test set."""
+        from tui.screens.evaluate import EvaluateScreen
+
+        entry = self._target_checkpoint()
+        if entry is not None:
+            self.push_screen(
+                EvaluateScreen(entry.path, self.data_dir, self.device, dataset=self._dataset())
+            )
+
+    def action_digits(self: MnistApp) -> None:
+        """Page through the training and test digits."""
+        from tui.screens.digits import DigitsScreen
+
+        self.push_screen(DigitsScreen(self.data_dir, dataset=self._dataset()))
+
+    # -- fork and resume ----------------------------------------------------------------
+
+    def action_fork(self: MnistApp) -> None:
+        """Fill the form from the checkpoint's config; Start then trains a new run from it."""
+        self._continue_from(resume=False)
+
+    def action_resume(self: MnistApp) -> None:
+        """Fill the form to continue the checkpoint's run for more epochs."""
+        self._continue_from(resume=True)
+
+    def _continue_from(self: MnistApp, resume: bool) -> None:
+        entry = self._target_checkpoint()
+        if entry is None:
+            return
+        if entry.error is not None:
+            self.notify(f"{entry.path.name}: {entry.error}", severity="error")
+            return
+        if self.is_training:
+            self.notify("A run is in progress: the form is locked until it ends.")
+            return
+        try:
+            config = TrainConfig.from_dict(entry.config)
+        except (ConfigError, TypeError) as exc:
+            self.notify(f"{entry.path.name}: config not readable ({exc})", severity="error")
+            return
+        epoch = entry.epoch or 0
+        if resume:
+            more = config.epochs if epoch < config.epochs else epoch + config.epochs
+            config = dataclasses.replace(config, epochs=more)
+        form = self.query_one(ConfigForm)
+        form.fill(config, keep_device=True)
+        self.start_from = entry.path
+        self.show_form = True
+        self._update_start_from()
+        form.field("epochs" if resume else "lr").focus()
+
+    def action_new_run(self: MnistApp) -> None:
+        """Leave fork/resume mode: Start makes a new run from scratch again."""
+        if self.start_from is not None:
+            self.start_from = None
+            self._update_start_from()
+            self.notify("Start trains a new run from scratch.")
+
+    def _update_start_from(self: MnistApp) -> None:
+        """Say above Start what it continues from, and whether that is a resume or a fork."""
+        form = self.query_one(ConfigForm)
+        path = self.start_from
+        entry = self._checkpoint_entry(path) if path is not None else None
+        if path is None or entry is None:
+            self.start_from = None
+            form.set_start_from(None)
+            return
+        source = f"{path.parent.parent.name}@{entry.epoch} ({path.stem})"
+        escape = "\nEscape: a new run instead"
+        try:
+            config = form.config()
+            parent = TrainConfig.from_dict(entry.config)
+        except (ConfigError, TypeError):
+            form.set_start_from(f"⑂ from {source}: fix the form first{escape}", "Start")
+            return
+        run = self._panel().run_entry(path.parent.parent)
+        latest = bool(run and run.metrics) and run.metrics[-1]["epoch"] == entry.epoch
+        same = dataclasses.replace(parent, epochs=config.epochs, device=config.device) == config
+        if config.epochs <= (entry.epoch or 0):
+            text = f"⑂ from {source}: epochs must be above {entry.epoch}"
+        elif config.hidden != parent.hidden:
+            text = f"⑂ from {source}: hidden must stay {parent.hidden}"
+        elif same and latest:
+            form.set_start_from(
+                f"↻ Start resumes {source} to epoch {config.epochs}{escape}", "Resume"
+            )
+            return
+        else:
+            text = f"⑂ Start forks {source} into a new run"
+        form.set_start_from(text + escape, "Fork")
+
+    # -- compare ------------------------------------------------------------------------
+
+    def action_toggle_mark(self: MnistApp) -> None:
+        """Mark or unmark the highlighted run for comparison."""
+        self._panel().action_toggle_mark()
+
+    def action_clear_marks(self: MnistApp) -> None:
+        self._panel().clear_marks()
+
+    def _show_compare(self: MnistApp) -> None:
+        """Overlay the marked runs (two or more) in both charts; else the run on screen."""
+        panel = self._panel()
+        entries = [e for e in (panel.run_entry(p) for p in self.compared) if e and not e.error]
+        charts = (self.query_one(LossChart), self.query_one(AccuracyChart))
+        if len(entries) < 2:
+            for chart in charts:
+                chart.set_compare(None)
+            return
+        runs = [
+            (name, self.history if entry.path == self.live_run else entry.metrics)
+            for name, entry in zip(legend_names(entries), entries, strict=True)
+        ]
+        for chart in charts:
+            chart.set_compare(runs)
+
+    # -- tidy ---------------------------------------------------------------------------
+
+    def action_label(self: MnistApp) -> None:
+        """Edit the highlighted run's label and note."""
+        from tui.screens.run_notes import RunNotesScreen
+
+        run = self._target_run()
+        if run is None:
+            return
+
+        def saved(info: Any) -> None:
+            if info is not None:
+                self._panel().rescan()
+                self.notify(f"{run.name}: label {info.label!r} saved" if info.label else "saved")
+
+        self.push_screen(RunNotesScreen(run), saved)
+
+    def action_export_csv(self: MnistApp) -> None:
+        """Write the highlighted run's metrics as CSV beside its metrics log."""
+        from mlp_core.export import export_metrics_csv
+        from mlp_core.runs import RunError
+
+        run = self._target_run()
+        if run is None:
+            return
+        try:
+            path = export_metrics_csv(run)
+        except RunError as exc:
+            self.notify(str(exc), title="Export failed", severity="error")
+            return
+        self.notify(str(path), title="Metrics written as CSV", timeout=10)
+
+    def action_delete(self: MnistApp) -> None:
+        """Delete the highlighted checkpoint, or run, after a confirmation."""
+        from tui.screens.confirm import ConfirmScreen
+
+        run, checkpoint = self.selected_run, self.selected_checkpoint
+        if run is None:
+            self.notify("Highlight a run or a checkpoint in the panel first (ctrl+o).")
+            return
+        if run == self.live_run:
+            self.notify("That run is training: stop it first (ctrl+s).", severity="warning")
+            return
+        if checkpoint is not None:
+            question = f"Delete the checkpoint {checkpoint.name} of {run.name}?"
+        else:
+            question = f"Delete the run {run.name} with all its checkpoints and metrics?"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._delete(run, checkpoint)
+
+        self.push_screen(ConfirmScreen(question, title="Delete"), answered)
+
+    def _delete(self: MnistApp, run: Path, checkpoint: Path | None) -> None:
+        from mlp_core.runs import RunError, delete_checkpoint, delete_run
+
+        try:
+            if checkpoint is not None:
+                delete_checkpoint(checkpoint)
+            else:
+                delete_run(run)
+        except RunError as exc:
+            self.notify(str(exc), title="Not deleted", severity="error")
+            return
+        gone = checkpoint or run
+        start = self.start_from
+        if start is not None and start.parent.parent == run and checkpoint in (None, start):
+            self.action_new_run()
+        self.notify(f"{gone.name} deleted")
+        self._panel().rescan()
+
+    # -- the runs table -----------------------------------------------------------------
+
+    def action_runs_table(self: MnistApp) -> None:
+        """Every run in a sortable table; Enter loads one."""
+        from tui.screens.runs_table import RunsScreen
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self._panel().select_run(path)
+                self.selected_run, self.selected_checkpoint = path, None
+                self.show_run(path)
+
+        self.push_screen(RunsScreen(self.runs_dir), chosen)
