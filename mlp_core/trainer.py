@@ -94,8 +94,8 @@ class _Run:
         self.steps_per_epoch = num_batches(len(self.splits.train), config.batch_size)
         self.order_rng = _seeded(config.seed + 1)
         self.start_epoch = 0
-        # Figures of the epoch in progress, set by _train_epoch and read by _end_of_epoch.
         self.started = time.perf_counter()
+        # Figures of the epoch in progress, set by _train_epoch and read by _end_of_epoch.
         self.epoch_started = 0.0
         self.train_loss = math.nan
         self.train_rate = 0.0
