@@ -126,10 +126,7 @@ class RunsScreen(Screen[Path | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for key, heading, _, _ in COLUMNS:
-            table.add_column(heading, key=key)
-        table.focus()
+        self.query_one(DataTable).focus()
         self._read()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs-table")
@@ -150,16 +147,15 @@ class RunsScreen(Screen[Path | None]):
         table = self.query_one(DataTable)
         chosen = self.chosen_path()
         self.rows = sort_rows(self.rows, self.sort_by, self.descending)
-        table.clear()
+        table.clear(columns=True)
         arrow = " ▼" if self.descending else " ▲"
         for key, heading, _, _ in COLUMNS:
             label = heading + (arrow if key == self.sort_by else "")
-            table.columns[key].label = Text(label, style="bold" if key == self.sort_by else "")
+            table.add_column(Text(label, style="bold" if key == self.sort_by else ""), key=key)
         for row in self.rows:
             style = "red" if row.get("status") == "unreadable" else ""
             cells = [Text(show(row), style=style) for _, _, show, _ in COLUMNS]
             table.add_row(*cells, key=str(row["path"]))
-        table.refresh()
         if chosen is not None:
             index = next((i for i, r in enumerate(self.rows) if r["path"] == chosen), 0)
             table.move_cursor(row=index, animate=False)

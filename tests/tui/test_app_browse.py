@@ -1,0 +1,194 @@
+"""Pilot tests of the panel's keys in the app: evaluate, digits, compare, label, CSV, delete,
+the runs table; and fork and resume from a checkpoint by keyboard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from app_helpers import make_app, past_run, run_async, screen_lines, wait_loaded, wait_until
+from textual.pilot import Pilot
+
+from data.mnist import Dataset
+from mlp_core.runs import read_metrics
+from tui.app import MnistApp
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.digits import DigitsScreen
+from tui.screens.evaluate import EvaluateScreen
+from tui.screens.run_notes import RunNotesScreen
+from tui.screens.runs_table import RunsScreen
+from tui.widgets.charts import AccuracyChart, LossChart
+from tui.widgets.checkpoint_panel import CheckpointPanel
+from tui.widgets.config_form import ConfigForm
+
+
+async def put_cursor(app: MnistApp, pilot: Pilot, path: Path) -> None:
+    """Move the panel's cursor to a run or checkpoint (expanding its run) and focus the tree."""
+    panel = app.query_one(CheckpointPanel)
+    is_checkpoint = path.name.endswith(".safetensors")
+    run_node = panel._node_for(path.parent.parent if is_checkpoint else path)
+    assert run_node is not None, path
+    run_node.expand()
+    await pilot.pause()
+    node = panel._node_for(path)
+    assert node is not None, path
+    panel.tree.move_cursor(node, animate=False)
+    panel.tree.focus()
+    await wait_until(pilot, lambda: app.selected_checkpoint == (path if is_checkpoint else None))
+
+
+def _form_text(app: MnistApp, selector: str) -> str:
+    return str(app.query_one(ConfigForm).query_one(selector).content)
+
+
+@run_async
+async def test_panel_keys_evaluate_compare_label_export_delete_and_runs_table(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    runs_dir = tmp_path / "runs"
+    older = past_run(runs_dir, tiny_dataset, epochs=2, hidden=40)
+    newer = past_run(runs_dir, tiny_dataset, epochs=2, hidden=24)
+    app = make_app(runs_dir, tiny_dataset)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(app, pilot)
+        panel = app.query_one(CheckpointPanel)
+        await wait_until(pilot, lambda: len(panel.runs) == 2)
+
+        # e on a checkpoint: the evaluation screen, with the app's data set; Escape closes.
+        await put_cursor(app, pilot, newer / "checkpoints" / "last.safetensors")
+        await pilot.press("e")
+        screen = app.screen
+        assert isinstance(screen, EvaluateScreen) and screen.dataset is tiny_dataset
+        await wait_until(pilot, lambda: screen.inspection is not None)
+        assert screen.inspection.result.count == len(tiny_dataset.test_labels)
+        await pilot.press("escape")
+        assert app.screen.query_one(CheckpointPanel) is panel
+        await pilot.press("d")
+        assert isinstance(app.screen, DigitsScreen)
+        await pilot.press("escape")
+
+        # m on two runs: their curves overlay, one line per run, named in the legend.
+        await put_cursor(app, pilot, newer)
+        await pilot.press("m")
+        assert app.query_one(LossChart).compare_series is None  # one run: nothing to compare
+        await put_cursor(app, pilot, older)
+        await pilot.press("m")
+        await pilot.pause()
+        accuracy = app.query_one(AccuracyChart)
+        names = [newer.name[16:], older.name[16:]]
+        assert list(accuracy.compare_series) == names
+        assert [len(points) for points in accuracy.compare_series.values()] == [2, 2]
+        assert list(app.query_one(LossChart).compare_series) == names
+        assert sum("◆" in str(node.label) for node in panel.tree.root.children) == 2
+        await pilot.press("m")  # unmark the older one: back to the run's own curves
+        await pilot.pause()
+        assert accuracy.compare_series is None and list(accuracy.shown()) == ["val", "test"]
+
+        # l: label and note; the label shows in the panel.
+        await pilot.press("l")
+        assert isinstance(app.screen, RunNotesScreen)
+        await pilot.press(*"wide", "enter")
+        await wait_until(pilot, lambda: "wide" in str(panel._node_for(older).label))
+        assert json.loads((older / "run.json").read_text())["label"] == "wide"
+
+        # c: the metrics as CSV, its path said.
+        await pilot.press("c")
+        csv_path = older / "metrics.csv"
+        assert csv_path.is_file() and len(csv_path.read_text().splitlines()) == 3
+        assert any(str(csv_path) in n.message for n in app._notifications)
+
+        # Delete a checkpoint: No keeps it, Yes removes it; then the whole run.
+        best = older / "checkpoints" / "best.safetensors"
+        await put_cursor(app, pilot, best)
+        await pilot.press("delete")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert best.exists()
+        await pilot.press("delete", "y")
+        assert not best.exists()
+        await wait_until(pilot, lambda: panel._node_for(best) is None)
+        await put_cursor(app, pilot, older)
+        await pilot.press("delete")
+        await pilot.press("escape")
+        assert older.exists()
+        await pilot.press("delete", "y")
+        assert not older.exists()
+        await wait_until(pilot, lambda: len(panel.runs) == 1)
+
+        # ctrl+l: the runs table; s/r sort it; Enter loads a run.
+        third = past_run(runs_dir, tiny_dataset, epochs=1, hidden=32)
+        await pilot.press("ctrl+l")
+        table_screen = app.screen
+        assert isinstance(table_screen, RunsScreen)
+        await wait_until(pilot, lambda: len(table_screen.rows) == 2)
+        assert [r["path"] for r in table_screen.rows] == [third, newer]  # by name, newest first
+        await pilot.press("s", "s")  # name -> label -> hidden
+        assert table_screen.sort_by == "hidden"
+        assert [r["hidden"] for r in table_screen.rows] == [32, 24]
+        await pilot.press("r")
+        assert [r["hidden"] for r in table_screen.rows] == [24, 32]
+        await pilot.pause()
+        assert "hidden ▲" in "\n".join(screen_lines(app))
+        assert table_screen.chosen_path() == third  # the cursor stays on its run
+        await pilot.press("up", "enter")  # the first row: hidden 24, the newer run
+        await wait_until(pilot, lambda: app.run_state == "viewing finished run")
+        assert app.selected_run == newer
+        assert len(app.history) == 2
+        assert app.query_one(ConfigForm).raw_values()["hidden"] == 24
+
+
+@run_async
+async def test_fork_fills_the_form_records_the_parent_and_resume_continues(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    runs_dir = tmp_path / "runs"
+    parent = past_run(runs_dir, tiny_dataset, epochs=2, hidden=24)
+    last = parent / "checkpoints" / "last.safetensors"
+    app = make_app(runs_dir, tiny_dataset)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(app, pilot)
+        panel = app.query_one(CheckpointPanel)
+        await wait_until(pilot, lambda: len(panel.runs) == 1)
+        form = app.query_one(ConfigForm)
+
+        # f: the form holds the checkpoint's config; Escape in the form leaves fork mode.
+        await put_cursor(app, pilot, last)
+        await pilot.press("f")
+        assert app.start_from == last
+        assert form.raw_values()["hidden"] == 24 and form.raw_values()["epochs"] == 2
+        assert app.focused is form.field("lr")
+        await pilot.press("escape")
+        assert app.start_from is None and not form.query_one("#form-from").display
+
+        # f again, change lr and epochs: the banner says fork, Start trains a new run.
+        await put_cursor(app, pilot, last)
+        await pilot.press("f")
+        await pilot.press("end", "ctrl+u", *"0.01")
+        form.field("epochs").focus()
+        await pilot.press("end", "ctrl+u", "3")
+        await pilot.pause()
+        assert "forks" in _form_text(app, "#form-from") and parent.name in _form_text(
+            app, "#form-from"
+        )
+        assert str(form.query_one("#start").label) == "Fork"
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: not app.is_training)
+        assert app.run_state == "finished" and app.start_from is None
+        child = next(p for p in runs_dir.iterdir() if p != parent)
+        info = json.loads((child / "run.json").read_text())
+        assert info["parent"]["run"] == parent.name and info["parent"]["epoch"] == 2
+        assert info["config"]["lr"] == 0.01
+        await wait_until(pilot, lambda: (e := panel.run_entry(child)) is not None and e.lineage)
+        assert panel.run_entry(child).lineage == f"forked from {parent.name}@2"
+        assert "⑂" in str(panel._node_for(child).label)
+
+        # r: more epochs of the same run, in place.
+        await put_cursor(app, pilot, last)
+        await pilot.press("r")
+        assert form.raw_values()["epochs"] == 4  # finished at 2: two more
+        assert "resumes" in _form_text(app, "#form-from")
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: not app.is_training)
+        assert app.run_state == "finished"
+        assert [m["epoch"] for m in read_metrics(parent)] == [1, 2, 3, 4]
+        assert len(list(runs_dir.iterdir())) == 2
