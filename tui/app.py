@@ -74,6 +74,8 @@ if TYPE_CHECKING:
 
 #: Below this width the form and the checkpoint panel take turns beside the charts.
 NARROW_WIDTH = 120
+#: Below this height the queue view keeps to a few rows (the charts and table keep theirs).
+SHORT_HEIGHT = 40
 #: Quitting while training waits this long for the run to stop cleanly.
 QUIT_GRACE_SECONDS = 1.5
 
@@ -169,6 +171,7 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
         self._training_done.set()
         self._epochs = 0
         self.job_queue: JobQueue | None = None
+        self._noted: str | None = None
         self.start_from = None
         self.compared = []
         try:
@@ -229,6 +232,7 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
             f"images · runs in {self.runs_dir} · loaded in {backend.seconds:.1f}s"
         )
         if dataset.note:
+            self._noted = dataset.note
             self.notify(dataset.note, title="Data set", severity="warning", timeout=10)
 
     # -- starting and stopping ------------------------------------------------------------
@@ -344,7 +348,8 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
         self.query_one(CheckpointPanel).mark_live(self.live_run)
         sizes = f"{event.train_size} train / {event.val_size} val / {event.test_size} test"
         self._status(f"run {event.run_name} · {event.dataset} {sizes} · {event.device}")
-        if event.note:
+        if event.note and event.note != self._noted:  # once, not for every run of a queue
+            self._noted = event.note
             self.notify(event.note, title="Data set", severity="warning")
 
     @on(EpochProgress)
@@ -396,7 +401,8 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
             if event.test_accuracy_at_best is not None:
                 summary += f", test {100 * event.test_accuracy_at_best:.2f}%"
         self.query_one(EpochProgressBar).idle(summary)
-        self.notify(summary, title=f"Run {event.status}")
+        if self.sweep is None:  # a queue's jobs are followed in the queue view instead
+            self.notify(summary, title=f"Run {event.status}")
 
     @on(RunDiverged)
     def _run_diverged(self, message: RunDiverged) -> None:
@@ -464,6 +470,9 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
     def _form_changed(self) -> None:
         if self.start_from is not None:
             self._update_start_from()
+        grid = self.query_one(ConfigForm).grid_text
+        if grid:  # also here: under the buttons it can be out of sight at 80x24
+            self._status(grid)
 
     @on(CheckpointPanel.MarksChanged)
     def _marks_changed(self, message: CheckpointPanel.MarksChanged) -> None:
@@ -590,6 +599,7 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
         if not self.is_mounted:
             return
         self.screen.set_class(self.size.width < NARROW_WIDTH, "-narrow")
+        self.screen.set_class(self.size.height < SHORT_HEIGHT, "-short")
         self.query_one(ConfigForm).display = self.show_form
         self.query_one(CheckpointPanel).display = self.show_panel
 

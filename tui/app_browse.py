@@ -125,9 +125,8 @@ class BrowseActions:
             self.notify(f"{entry.path.name}: config not readable ({exc})", severity="error")
             return
         epoch = entry.epoch or 0
-        if resume:
-            more = config.epochs if epoch < config.epochs else epoch + config.epochs
-            config = dataclasses.replace(config, epochs=more)
+        if epoch >= config.epochs:  # the run ended there: as many epochs again
+            config = dataclasses.replace(config, epochs=epoch + config.epochs)
         form = self.query_one(ConfigForm)
         form.fill(config, keep_device=True)
         self.start_from = entry.path

@@ -155,7 +155,9 @@ async def test_fork_fills_the_form_records_the_parent_and_resume_continues(
         await put_cursor(app, pilot, last)
         await pilot.press("f")
         assert app.start_from == last
-        assert form.raw_values()["hidden"] == 24 and form.raw_values()["epochs"] == 2
+        # A finished run of 2 epochs: as many more; unchanged, that is a resume in place.
+        assert form.raw_values()["hidden"] == 24 and form.raw_values()["epochs"] == 4
+        assert "resumes" in _form_text(app, "#form-from")
         assert app.focused is form.field("lr")
         await pilot.press("escape")
         assert app.start_from is None and not form.query_one("#form-from").display

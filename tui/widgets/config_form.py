@@ -203,6 +203,8 @@ class ConfigForm(VerticalScroll):
         #: Images in the training set, once known (val_split must be smaller).
         self.train_size: int | None = None
         self._filling = False
+        #: ``grid: 4 runs (hidden × lr) · ...`` while a field holds a list, else "".
+        self.grid_text = ""
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="row"):
@@ -400,6 +402,7 @@ class ConfigForm(VerticalScroll):
             if devices:
                 text += f" on {', '.join(devices)} side by side"
             text += " · fix the fields first" if invalid else " · ctrl+g queues; Start needs one"
+        self.grid_text = text
         self.query_one("#form-grid", Static).update(text)
 
     @on(Input.Changed)
