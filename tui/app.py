@@ -39,7 +39,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from mlp_core.config import PRESETS, ConfigError, TrainConfig
 from mlp_core.events import Event
-from tui.app_browse import BrowseActions
+from tui.app_browse import NARROW_WIDTH, BrowseActions
 from tui.app_queue import QueueActions
 from tui.messages import (
     CheckpointWritten,
@@ -72,8 +72,6 @@ if TYPE_CHECKING:
     from mlp_core.checkpoint import Checkpoint
     from mlp_core.sweep import JobQueue
 
-#: Below this width the form and the checkpoint panel take turns beside the charts.
-NARROW_WIDTH = 120
 #: Below this height the queue view keeps to a few rows (the charts and table keep theirs).
 SHORT_HEIGHT = 40
 #: Quitting while training waits this long for the run to stop cleanly.

@@ -21,6 +21,9 @@ from tui.widgets.config_form import ConfigForm
 if TYPE_CHECKING:
     from tui.app import MnistApp
 
+#: Below this width the form and the checkpoint panel take turns beside the charts.
+NARROW_WIDTH = 120
+
 #: Preferred checkpoint of a run for an action on the run itself.
 KIND_ORDER = {"best": 0, "last": 1, "epoch": 2}
 
@@ -131,6 +134,8 @@ class BrowseActions:
         form.fill(config, keep_device=True)
         self.start_from = entry.path
         self.show_form = True
+        if self.size.width < NARROW_WIDTH:  # the form takes the panel's turn
+            self.show_panel = False
         self._update_start_from()
         form.field("epochs" if resume else "lr").focus()
 

@@ -122,7 +122,8 @@ async def test_panel_keys_evaluate_compare_label_export_delete_and_runs_table(
         assert isinstance(table_screen, RunsScreen)
         await wait_until(pilot, lambda: len(table_screen.rows) == 2)
         assert [r["path"] for r in table_screen.rows] == [third, newer]  # by name, newest first
-        await pilot.press("s", "s")  # name -> label -> hidden
+        for _ in range(6):  # name -> label -> val % -> test % -> best -> epochs -> hidden
+            await pilot.press("s")
         assert table_screen.sort_by == "hidden"
         assert [r["hidden"] for r in table_screen.rows] == [32, 24]
         await pilot.press("r")

@@ -1,8 +1,9 @@
 """Every run in one table, as `mnist-tui runs` lists them, sortable by any column.
 
 The figures come from `mlp_core.runs.run_summary`, the function the CLI uses, so the two never
-disagree. `s`/`S` choose the sort column (next/previous), `r` reverses the direction, Enter
-loads the run under the cursor (the screen is dismissed with its folder), Escape closes.
+disagree. A run is named by its start time (its folder's name begins with it). `s`/`S` choose
+the sort column (next/previous), `r` reverses the direction, Enter loads the run under the
+cursor (the screen is dismissed with its folder), Escape closes.
 """
 
 from __future__ import annotations
@@ -37,22 +38,19 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
 
 
-#: (key, heading, cell text, sort key): the columns of the table, in order.
+def _started(name: str) -> str:
+    """'20261127-221530-h1024-...' -> '11-27 22:15:30' (the rest is in the other columns)."""
+    stamp = name[:15]
+    if len(stamp) == 15 and stamp[8] == "-" and stamp.replace("-", "").isdigit():
+        return f"{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}:{stamp[13:15]}"
+    return name
+
+
+#: (key, heading, cell text, sort key): the columns, the figures first (what 80 columns show).
 Column = tuple[str, str, Callable[[dict[str, Any]], str], Callable[[dict[str, Any]], Any]]
 COLUMNS: tuple[Column, ...] = (
-    ("name", "run", lambda r: r["name"], lambda r: r["name"]),
+    ("name", "run", lambda r: _started(r["name"]), lambda r: r["name"]),
     ("label", "label", lambda r: r.get("label") or "", lambda r: r.get("label") or ""),
-    ("hidden", "hidden", lambda r: _number(r.get("hidden")), lambda r: r.get("hidden")),
-    ("lr", "lr", lambda r: _number(r.get("lr")), lambda r: r.get("lr")),
-    ("batch_size", "batch", lambda r: _number(r.get("batch_size")), lambda r: r.get("batch_size")),
-    ("optimizer", "opt", lambda r: r.get("optimizer") or "–", lambda r: r.get("optimizer")),
-    (
-        "epochs",
-        "epochs",
-        lambda r: f"{r.get('epochs_done', 0)}/{_number(r.get('epochs'))}",
-        lambda r: r.get("epochs_done"),
-    ),
-    ("best_epoch", "best", lambda r: _number(r.get("best_epoch")), lambda r: r.get("best_epoch")),
     (
         "best_val_accuracy",
         "val %",
@@ -65,6 +63,17 @@ COLUMNS: tuple[Column, ...] = (
         lambda r: _percent(r.get("test_accuracy_at_best")),
         lambda r: r.get("test_accuracy_at_best"),
     ),
+    ("best_epoch", "best", lambda r: _number(r.get("best_epoch")), lambda r: r.get("best_epoch")),
+    (
+        "epochs",
+        "epochs",
+        lambda r: f"{r.get('epochs_done', 0)}/{_number(r.get('epochs'))}",
+        lambda r: r.get("epochs_done"),
+    ),
+    ("hidden", "hidden", lambda r: _number(r.get("hidden")), lambda r: r.get("hidden")),
+    ("lr", "lr", lambda r: _number(r.get("lr")), lambda r: r.get("lr")),
+    ("batch_size", "batch", lambda r: _number(r.get("batch_size")), lambda r: r.get("batch_size")),
+    ("optimizer", "opt", lambda r: r.get("optimizer") or "–", lambda r: r.get("optimizer")),
     ("seconds", "time", lambda r: _duration(r.get("seconds")), lambda r: r.get("seconds")),
     ("status", "status", lambda r: r.get("status", ""), lambda r: r.get("status", "")),
 )

@@ -8,7 +8,7 @@ the field as you type. A preset selector fills the form.
 A number field (and the device) also takes a comma-separated list, `128,256,512`: the form is
 then a grid for the queue (every combination, `grid_configs`), its size shown under the
 buttons; Start refuses a list and says why. A list of devices (`cuda:0,cuda:1`) runs queued
-jobs side by side, one per device. The app can say above the buttons that Start continues
+jobs side by side, one per device. The app can say on top of the form that Start continues
 from a checkpoint (`set_start_from`); Escape in the form cancels that.
 """
 
@@ -207,6 +207,7 @@ class ConfigForm(VerticalScroll):
         self.grid_text = ""
 
     def compose(self) -> ComposeResult:
+        yield Static("", id="form-from")  # what Start continues from, on top: seen first
         with Horizontal(classes="row"):
             yield Label("preset", classes="name")
             yield Select(
@@ -221,7 +222,6 @@ class ConfigForm(VerticalScroll):
                 yield Label(LABELS.get(name, name), classes="name")
                 yield self._make_input(name, getattr(self.initial, name))
             yield Label("", classes="reason", id=f"reason-{name}")
-        yield Static("", id="form-from")
         with Horizontal(id="form-buttons"):
             yield Button("Start", id="start", variant="success", compact=True)
             yield Button("Stop", id="stop", variant="error", compact=True, disabled=True)
@@ -367,7 +367,7 @@ class ConfigForm(VerticalScroll):
         self.query_one("#stop", Button).disabled = not training
 
     def set_start_from(self, text: str | None, button: str = "Start") -> None:
-        """Say above the buttons what Start continues from (None: a new run)."""
+        """Say on top of the form what Start continues from (None: a new run)."""
         banner = self.query_one("#form-from", Static)
         banner.update(text or "")
         banner.display = bool(text)
