@@ -66,6 +66,18 @@ async def test_panel_keys_evaluate_compare_label_export_delete_and_runs_table(
         await pilot.press("d")
         assert isinstance(app.screen, DigitsScreen)
         await pilot.press("escape")
+        # A corrupt checkpoint: the screen says why, the app goes on.
+        corrupt = newer / "checkpoints" / "epoch-0009.safetensors"
+        corrupt.write_bytes(b"\x00garbage")
+        panel.rescan()
+        await wait_until(pilot, lambda: panel._node_for(corrupt) is not None)
+        await put_cursor(app, pilot, corrupt)
+        await pilot.press("e")
+        failed = app.screen
+        assert isinstance(failed, EvaluateScreen)
+        await wait_until(pilot, lambda: failed.error is not None)
+        await pilot.press("escape")
+        corrupt.unlink()
 
         # m on two runs: their curves overlay, one line per run, named in the legend.
         await put_cursor(app, pilot, newer)

@@ -70,6 +70,14 @@ async def test_a_2x2_grid_shows_its_count_and_runs_four_jobs(
         await wait_until(pilot, lambda: len(panel.runs) == 4)
         assert (runs_dir / "sweeps").is_dir()
 
+        # A list of devices runs jobs side by side (one per device); it is no grid dimension.
+        form.field("device").focus()
+        await pilot.press("end", "ctrl+u", *"cpu,auto")
+        await pilot.pause()
+        assert form.devices() == ["cpu", "auto"] and len(form.grid_configs()) == 4
+        assert "on cpu, auto side by side" in form.grid_text
+        assert form.grid_text in str(app.query_one("#status").content)
+
 
 @run_async
 async def test_a_failing_job_does_not_stop_the_queue_and_waiting_jobs_cancel_or_go(
@@ -110,3 +118,18 @@ async def test_a_failing_job_does_not_stop_the_queue_and_waiting_jobs_cancel_or_
         # C clears the ended jobs; the empty queue hides.
         await pilot.press("C")
         assert queue.jobs() == [] and not view.display
+        # Every action is in the command palette too.
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        for title in (
+            "Queue",
+            "Run the queue",
+            "Clear ended jobs",
+            "Runs",
+            "Delete the highlighted run or checkpoint",
+            "Evaluate the highlighted checkpoint",
+            "Fork from the highlighted checkpoint",
+            "Mark the highlighted run to compare",
+            "Export the highlighted run's metrics",
+            "See the data set",
+        ):
+            assert title in titles, title
