@@ -439,14 +439,14 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
             ("training", "queue")
         ):
             self.run_state = "stopped"
-        user_stopped = self._stop_requested.is_set()
         self.live_run = None
         self.query_one(ConfigForm).set_training(False)
         self.query_one(CheckpointPanel).mark_live(None)
         if self.sweep is not None:
             self._sweep_over()
-        elif not user_stopped and self.job_queue is not None and self.job_queue.counts()["waiting"]:
-            self.call_later(self.action_run_queue)  # jobs queued during the run
+        elif self.queue_after_run:  # jobs were queued during the run
+            self.queue_after_run = False
+            self.call_later(self.action_run_queue)
         self._update_header()
 
     # -- the queue and the sweep's messages -----------------------------------------------

@@ -32,6 +32,8 @@ class QueueActions:
     sweep: Sweep | None = None
     #: Devices chosen for the queue (a device list in the form), or None: each job's own.
     queue_devices: list[str] | None = None
+    #: Jobs were queued during a single run: the queue runs when that run ends.
+    queue_after_run = False
 
     def _job_queue(self: MnistApp) -> JobQueue:
         if self.job_queue is None:
@@ -98,6 +100,7 @@ class QueueActions:
         if self.sweep is None and not self.is_training:
             self.action_run_queue()
         elif self.sweep is None:
+            self.queue_after_run = True
             self.notify("The queue runs when the current run ends.")
 
     # -- running --------------------------------------------------------------------------

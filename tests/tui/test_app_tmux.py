@@ -1,5 +1,6 @@
 """The real program in a real terminal (tmux), driven with send-keys as a person would, read
-back with capture-pane: at 80x24 train a tiny run and quit; at 160x48 see it in the panel."""
+back with capture-pane: at 80x24 train a tiny run and quit; at 160x48 see it in the panel,
+evaluate it and find it in the runs table."""
 
 from __future__ import annotations
 
@@ -100,6 +101,13 @@ def test_train_and_quit_at_80x24_then_browse_at_160x48(tmp_path: Path, tiny_data
         large.keys("C-o", "Enter")  # focus the panel; Enter on the run loads its curves
         screen = large.wait_for(lambda s: "viewing finished run" in s)
         assert "   2  " in screen or " 2 ★" in screen
+        assert "e Eval" in screen.splitlines()[-1]  # the panel's keys, in the Footer
+        large.keys("e")  # evaluate the run's best checkpoint
+        screen = large.wait_for(lambda s: "confusion: rows true" in s and "accuracy" in s)
+        large.keys("Escape", "C-l")  # the runs table
+        screen = large.wait_for(lambda s: "sorted by run" in s)
+        assert "val %" in screen and "2/2" in screen and "16" in screen
+        large.keys("Escape")
         large.keys("C-q")
         screen = large.wait_for(lambda s: "EXIT=" in s, timeout=5)
         assert "EXIT=0" in screen and "Traceback" not in screen
