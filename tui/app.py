@@ -41,6 +41,7 @@ from mlp_core.config import PRESETS, ConfigError, TrainConfig
 from mlp_core.events import Event
 from tui.app_browse import NARROW_WIDTH, BrowseActions
 from tui.app_queue import QueueActions
+from tui.keys import APP_KEYS, PALETTE_COMMANDS
 from tui.messages import (
     CheckpointWritten,
     EpochCompleted,
@@ -85,53 +86,12 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
     TITLE = "mnist-tui"
 
     #: Every key of the app, in one place: the Footer shows them, the palette offers them.
-    KEYS: ClassVar[list[Binding]] = [
-        Binding("ctrl+r", "start", "Start", tooltip="Start a run with the form's config"),
-        Binding("ctrl+s", "stop", "Stop", tooltip="Stop the run (or the queue) after a batch"),
-        Binding(
-            "ctrl+g",
-            "queue",
-            "Queue",
-            tooltip="Queue the form's config; comma lists make a grid of every combination",
-        ),
-        Binding("ctrl+o", "toggle_panel", "Checkpoints", tooltip="Show/focus or hide the runs"),
-        Binding("ctrl+f", "toggle_form", "Form", tooltip="Show/focus or hide the form"),
-        Binding("ctrl+l", "runs_table", "Runs", tooltip="Every run in a sortable table"),
-        Binding(
-            "ctrl+t",
-            "focus_table",
-            "Table",
-            show=False,  # no room at 80 columns; in the palette
-            tooltip="Focus the results table, then the queue",
-        ),
-        Binding("ctrl+q", "quit", "Quit", tooltip="Quit (stops a run cleanly first)"),
-    ]
+    KEYS: ClassVar[list[Binding]] = APP_KEYS
     BINDINGS: ClassVar[list[BindingType]] = [
-        dataclasses.replace(key, priority=True) for key in KEYS
+        dataclasses.replace(key, priority=True) for key in APP_KEYS
     ]
     #: Palette-only commands: (title, help, action).
-    EXTRA_COMMANDS: ClassVar[list[tuple[str, str, str]]] = [
-        ("Load the highlighted run", "Show its curves, table and config", "load_selected"),
-        ("Rescan the runs directory", "Read the runs and checkpoints again", "rescan"),
-        (
-            "Continue from the highlighted checkpoint",
-            "Resume (same config) or fork (changed config) with the form's config",
-            "resume_selected",
-        ),
-        ("Evaluate the highlighted checkpoint", "Test-set figures, confusion (e)", "evaluate"),
-        ("See the data set", "Page through training and test digits (d in the panel)", "digits"),
-        ("Fork from the highlighted checkpoint", "Form filled from it; Start forks (f)", "fork"),
-        ("Resume the highlighted checkpoint", "Form filled for more epochs (r)", "resume"),
-        ("New run instead of fork/resume", "Start trains from scratch (Escape in form)", "new_run"),
-        ("Mark the highlighted run to compare", "Overlay marked runs' curves (m)", "toggle_mark"),
-        ("Unmark all runs", "Back to the run's own curves", "clear_marks"),
-        ("Label the highlighted run", "Edit its label and note (l)", "label"),
-        ("Export the highlighted run's metrics", "Write metrics.csv in the run (c)", "export_csv"),
-        ("Delete the highlighted run or checkpoint", "After a confirmation (Delete)", "delete"),
-        ("Run the queue", "Train the waiting jobs (s in the queue)", "run_queue"),
-        ("Show or hide the queue", "The jobs and their states", "toggle_queue"),
-        ("Clear ended jobs", "Remove done, failed, cancelled jobs (C in the queue)", "clear_jobs"),
-    ]
+    EXTRA_COMMANDS: ClassVar[list[tuple[str, str, str]]] = PALETTE_COMMANDS
 
     #: Shown in the header: idle, loading, training 3/10, stopping, finished, failed (...).
     run_state: reactive[str] = reactive("loading")

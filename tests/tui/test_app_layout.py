@@ -134,3 +134,15 @@ def test_screenshot_svg(tmp_path: Path, tiny_dataset: Dataset) -> None:
 
     svg = asyncio.run(scenario())
     assert svg.startswith("<svg") and "mnist" in svg
+
+
+def test_key_table_lists_every_key() -> None:
+    """The README's key table comes from the bindings themselves."""
+    from tui.keys import APP_KEYS, key_table
+    from tui.widgets.checkpoint_panel import CheckpointPanel
+    from tui.widgets.queue import QueueView
+
+    table = key_table()
+    for binding in [*APP_KEYS, *CheckpointPanel.BINDINGS, *QueueView.BINDINGS]:
+        assert f"`{binding.key}`" in table, binding.key  # type: ignore[union-attr]
+    assert "| checkpoint panel | `m` | Mark the run to compare its curves |" in table

@@ -1,0 +1,97 @@
+"""Every key of the app in one place, and the commands only the palette offers.
+
+`APP_KEYS` are the app's own keys (priority bindings: they work in any field) shown in the
+Footer; the checkpoint panel's keys (`CheckpointPanel.BINDINGS`), the queue view's
+(`QueueView.BINDINGS`) and the screens' own show in the Footer while they have the focus.
+`key_table()` is the README's table of all of them.
+"""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+
+#: The app's keys: shown in the Footer (but where `show=False`), offered in the palette.
+APP_KEYS: list[Binding] = [
+    Binding("ctrl+r", "start", "Start", tooltip="Start a run with the form's config"),
+    Binding("ctrl+s", "stop", "Stop", tooltip="Stop the run (or the queue) after a batch"),
+    Binding(
+        "ctrl+g",
+        "queue",
+        "Queue",
+        tooltip="Queue the form's config; comma lists make a grid of every combination",
+    ),
+    Binding("ctrl+o", "toggle_panel", "Checkpoints", tooltip="Show/focus or hide the runs"),
+    Binding("ctrl+f", "toggle_form", "Form", tooltip="Show/focus or hide the form"),
+    Binding("ctrl+l", "runs_table", "Runs", tooltip="Every run in a sortable table"),
+    Binding(
+        "ctrl+t",
+        "focus_table",
+        "Table",
+        show=False,  # no room at 80 columns; in the palette
+        tooltip="Focus the results table, then the queue",
+    ),
+    Binding("ctrl+q", "quit", "Quit", tooltip="Quit (stops a run cleanly first)"),
+]
+
+#: Palette-only commands: (title, help, action of the app).
+PALETTE_COMMANDS: list[tuple[str, str, str]] = [
+    ("Load the highlighted run", "Show its curves, table and config", "load_selected"),
+    ("Rescan the runs directory", "Read the runs and checkpoints again", "rescan"),
+    (
+        "Continue from the highlighted checkpoint",
+        "Resume (same config) or fork (changed config) with the form's config",
+        "resume_selected",
+    ),
+    ("Evaluate the highlighted checkpoint", "Test-set figures, confusion (e)", "evaluate"),
+    ("See the data set", "Page through training and test digits (d in the panel)", "digits"),
+    ("Fork from the highlighted checkpoint", "Form filled from it; Start forks (f)", "fork"),
+    ("Resume the highlighted checkpoint", "Form filled for more epochs (r)", "resume"),
+    ("New run instead of fork/resume", "Start trains from scratch (Escape in form)", "new_run"),
+    ("Mark the highlighted run to compare", "Overlay marked runs' curves (m)", "toggle_mark"),
+    ("Unmark all runs", "Back to the run's own curves", "clear_marks"),
+    ("Label the highlighted run", "Edit its label and note (l)", "label"),
+    ("Export the highlighted run's metrics", "Write metrics.csv in the run (c)", "export_csv"),
+    ("Delete the highlighted run or checkpoint", "After a confirmation (Delete)", "delete"),
+    ("Run the queue", "Train the waiting jobs (s in the queue)", "run_queue"),
+    ("Show or hide the queue", "The jobs and their states", "toggle_queue"),
+    ("Clear ended jobs", "Remove done, failed, cancelled jobs (C in the queue)", "clear_jobs"),
+]
+
+
+def key_table() -> str:
+    """The keys of the whole app as a Markdown table (for the README)."""
+    from tui.screens.confirm import ConfirmScreen
+    from tui.screens.digits import DigitPager, DigitsScreen
+    from tui.screens.evaluate import EvaluateScreen
+    from tui.screens.run_notes import RunNotesScreen
+    from tui.screens.runs_table import RunsScreen
+    from tui.widgets.checkpoint_panel import CheckpointPanel
+    from tui.widgets.queue import QueueView
+
+    places: list[tuple[str, list[Binding]]] = [
+        ("anywhere", APP_KEYS),
+        ("checkpoint panel", CheckpointPanel.BINDINGS),  # type: ignore[list-item]
+        ("queue", QueueView.BINDINGS),  # type: ignore[list-item]
+        ("runs table (ctrl+l)", RunsScreen.BINDINGS),  # type: ignore[list-item]
+        ("evaluation (e)", EvaluateScreen.BINDINGS),  # type: ignore[list-item]
+        ("digits (d)", DigitsScreen.BINDINGS),  # type: ignore[list-item]
+        ("digits, mistakes", DigitPager.BINDINGS),  # type: ignore[list-item]
+        ("label and note (l)", RunNotesScreen.BINDINGS),  # type: ignore[list-item]
+        ("confirmation", ConfirmScreen.BINDINGS),  # type: ignore[list-item]
+    ]
+    lines = [
+        "| where | key | what |",
+        "|---|---|---|",
+        "| anywhere | `ctrl+p` | The command palette: every action by name |",
+        "| anywhere | `tab` / `shift+tab` | Next / previous field or panel |",
+        "| form | `escape` | Leave fork/resume: Start makes a new run |",
+        "| checkpoint panel | `up` / `down`, `enter` | Move; Enter on a run loads its curves |",
+        "| evaluation (e) | arrows, `enter` | Choose a confusion cell; Enter shows its digits |",
+    ]
+    for place, bindings in places:
+        for binding in bindings:
+            if not isinstance(binding, Binding) or not binding.description:
+                continue
+            what = binding.tooltip or binding.description
+            lines.append(f"| {place} | `{binding.key}` | {what} |")
+    return "\n".join(lines) + "\n"
