@@ -151,8 +151,9 @@ class _Run:
             return
         parent = {"run": start.run, "checkpoint": str(start.path), "epoch": start.epoch}
         self.info = self._new_folder(runs_dir, parent=parent)
+        self.history = [{**row, "inherited": True} for row in self.history]
         for row in self.history:
-            append_metrics(self.info.path, {**row, "inherited": True})
+            append_metrics(self.info.path, row)
 
     # -- checkpoints -------------------------------------------------------------------
 
@@ -192,6 +193,13 @@ class _Run:
         )
         for path in ranked[self.config.keep_top_k :]:
             path.unlink(missing_ok=True)
+
+    def own_history(self) -> list[dict[str, Any]]:
+        """The epochs trained in this run folder; a fork's inherited epochs are its parent's.
+
+        "Best" is chosen among these, so a fork always has a best checkpoint of its own.
+        """
+        return [m for m in self.history if not m.get("inherited")]
 
     def last_checkpoint(self) -> str | None:
         path = self.info.path / CHECKPOINT_DIR / "last.safetensors"
@@ -280,7 +288,7 @@ def _epochs(
 
 
 def _finished(run: _Run, status: str) -> Finished:
-    best = max(run.history, key=_score, default=None) if run.history else None
+    best = max(run.own_history(), key=_score, default=None)
     return Finished(
         status=status,
         epochs_done=run.history[-1]["epoch"] if run.history else 0,
@@ -368,7 +376,7 @@ def _end_of_epoch(run: _Run, epoch: int) -> dict[str, Any]:
         "seconds": seconds,
         "samples_per_second": run.train_rate,
     }
-    previous_best = max((_score(m) for m in run.history), default=-math.inf)
+    previous_best = max((_score(m) for m in run.own_history()), default=-math.inf)
     metrics["is_best"] = _score(metrics) > previous_best
     run.history.append(metrics)
     return metrics

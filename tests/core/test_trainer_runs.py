@@ -265,6 +265,9 @@ def test_fork_with_another_config_is_a_new_run_with_a_parent(
         (3, False),
     ]
     assert load_run(run_dir_of(first)).status == "finished"  # the parent is untouched
+    # "Best" is chosen among the fork's own epochs: it always has a best checkpoint.
+    assert rows[2]["is_best"] is True
+    assert load_checkpoint(run_dir_of(fork) / "checkpoints" / "best.safetensors").epoch == 3
 
 
 def test_resume_needs_more_epochs_than_the_checkpoint(
