@@ -17,7 +17,6 @@ import argparse
 import json
 import sys
 from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
 from mlp_core.config import PRESETS, ConfigError, TrainConfig
@@ -48,15 +47,9 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="run one job per device side by side, e.g. cuda:0,cuda:1 "
         "(default: one at a time on the preset's device, auto)",
     )
-    parser.add_argument(
-        "--runs-dir", type=Path, default=Path("runs"), help="folder of runs (default: ./runs)"
-    )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="folder with the four IDX files (default: the bundled MNIST)",
-    )
+    from tui.cli import add_common_options
+
+    add_common_options(parser, device=False)
     parser.add_argument("--json", action="store_true", help="one JSON object per event")
     group = parser.add_argument_group("grid (comma-separated values; default: the preset's)")
     for spec in fields(TrainConfig):
