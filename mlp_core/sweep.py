@@ -17,128 +17,35 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import math
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from data.mnist import Dataset, load_dataset
 from mlp_core.checkpoint import atomic_write
-from mlp_core.config import ConfigError, TrainConfig
+from mlp_core.config import TrainConfig
 from mlp_core.device import resolve_device
 from mlp_core.events import Diverged, EpochEnd, Event, Finished, RunStarted
+from mlp_core.grid import (  # noqa: F401  (re-exported: a sweep's grid is part of its API)
+    MAX_GRID,
+    expand_grid,
+    grid_size,
+    parse_grid,
+    parse_values,
+    varying_fields,
+)
 from mlp_core.runs import RunError, load_run, save_run_info
 from mlp_core.trainer import train
 
 JOB_STATES = ("waiting", "running", "done", "failed", "diverged", "cancelled")
 #: States a job never leaves.
 FINAL_STATES = ("done", "failed", "diverged", "cancelled")
-#: A grid larger than this is almost surely a typo (a stray comma list in every field).
-MAX_GRID = 1000
 SWEEPS_DIR = "sweeps"
-_TRUE = ("true", "yes", "on", "1")
-_FALSE = ("false", "no", "off", "0")
-
-# -- grid expansion ---------------------------------------------------------------------------
-
-
-def _field_type(name: str) -> str:
-    for spec in fields(TrainConfig):
-        if spec.name == name:
-            # Annotations are strings under `from __future__ import annotations`.
-            return spec.type if isinstance(spec.type, str) else spec.type.__name__
-    raise ConfigError(f"{name} is not a TrainConfig field")
-
-
-def _parse_one(name: str, kind: str, text: str) -> Any:
-    value = text.strip()
-    if not value:
-        raise ConfigError(f"{name}: empty value in the list")
-    try:
-        if kind == "int":
-            return int(value)
-        if kind == "float":
-            return float(value)
-    except ValueError:
-        noun = "a whole number" if kind == "int" else "a number"
-        raise ConfigError(f"{name}: {value!r} is not {noun}") from None
-    if kind == "bool":
-        if value.lower() in _TRUE:
-            return True
-        if value.lower() in _FALSE:
-            return False
-        raise ConfigError(f"{name}: {value!r} is not true or false")
-    choices = next(f.metadata.get("choices") for f in fields(TrainConfig) if f.name == name)
-    if choices and value not in choices:
-        raise ConfigError(f"{name}: {value!r} is not one of {', '.join(choices)}")
-    return value
-
-
-def parse_values(name: str, text: str) -> list[Any]:
-    """Parse a comma-separated list (``"128,256,512"``) typed by the field; duplicates dropped.
-
-    Raises ConfigError naming the field and the value that does not parse.
-    """
-    kind = _field_type(name)
-    values: list[Any] = []
-    for item in text.split(","):
-        value = _parse_one(name, kind, item)
-        if value not in values:
-            values.append(value)
-    return values
-
-
-def parse_grid(grid: Mapping[str, str | Sequence[Any]]) -> dict[str, list[Any]]:
-    """Each field's values as a list: strings are parsed, sequences are taken as they are."""
-    parsed: dict[str, list[Any]] = {}
-    for name, values in grid.items():
-        _field_type(name)
-        parsed[name] = parse_values(name, values) if isinstance(values, str) else list(values)
-        if not parsed[name]:
-            raise ConfigError(f"{name}: no values")
-    return parsed
-
-
-def grid_size(grid: Mapping[str, str | Sequence[Any]]) -> int:
-    """How many runs the grid expands to (the product of the list lengths)."""
-    return math.prod(len(values) for values in parse_grid(grid).values())
-
-
-def expand_grid(
-    base: TrainConfig, grid: Mapping[str, str | Sequence[Any]] | None = None
-) -> list[TrainConfig]:
-    """Every combination of the grid's values over `base`, each a validated TrainConfig.
-
-    The first field varies slowest (as nested loops written in the grid's order). A value that
-    no config accepts raises ConfigError naming the field, the value and the combination.
-    """
-    parsed = parse_grid(grid or {})
-    count = math.prod(len(values) for values in parsed.values())
-    if count > MAX_GRID:
-        raise ConfigError(f"grid has {count} combinations; at most {MAX_GRID} are allowed")
-    configs = []
-    for combination in itertools.product(*parsed.values()):
-        overrides = dict(zip(parsed, combination, strict=True))
-        try:
-            configs.append(replace(base, **overrides))
-        except ConfigError as exc:
-            shown = ", ".join(f"{k}={v}" for k, v in overrides.items())
-            raise ConfigError(f"{exc} (in the combination {shown})") from None
-        except TypeError as exc:  # a wrongly typed value given as a list, not a string
-            raise ConfigError(f"{exc} (in the combination {overrides})") from None
-    return configs
-
-
-def varying_fields(configs: Iterable[TrainConfig]) -> list[str]:
-    """The config fields whose values differ between `configs`, in field order."""
-    rows = [asdict(config) for config in configs]
-    return [f.name for f in fields(TrainConfig) if len({repr(row[f.name]) for row in rows}) > 1]
-
 
 # -- the queue --------------------------------------------------------------------------------
 

@@ -83,7 +83,8 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     from data import DatasetError
     from mlp_core.config import preset
     from mlp_core.device import DeviceError
-    from mlp_core.sweep import Sweep, expand_grid, parse_grid
+    from mlp_core.grid import expand_grid, parse_grid
+    from mlp_core.sweep import Sweep
 
     try:
         grid = grid_from_args(args)

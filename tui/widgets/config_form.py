@@ -301,7 +301,7 @@ class ConfigForm(VerticalScroll):
     def grid_configs(self) -> list[TrainConfig]:
         """Every config of the form's grid (one when no field is a list); ConfigError (naming
         the field) when a value is refused."""
-        from mlp_core.sweep import expand_grid
+        from mlp_core.grid import expand_grid
 
         problems = self.problems(grid_ok=True)
         if problems:
