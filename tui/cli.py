@@ -88,6 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = commands.add_parser("runs", help="table of the runs in the runs folder")
     runs.add_argument("--json", action="store_true", help="one JSON object per run")
+    runs.add_argument(
+        "--sort",
+        default="name",
+        choices=("name", "hidden", "lr", "batch", "epochs", "val", "test", "time", "status"),
+        help="column to sort by (default: name, i.e. by start time)",
+    )
+    runs.add_argument(
+        "--reverse",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="descending order (default: newest first by name, best first by val and test)",
+    )
     runs.add_argument("--runs-dir", type=Path, default=Path("runs"))
 
     evaluate = commands.add_parser("eval", help="evaluate a checkpoint on the test set")

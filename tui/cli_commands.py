@@ -166,8 +166,9 @@ def runs_command(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs in {args.runs_dir}")
         return 0
-    rows = [run_summary(run) for run in runs]
-    columns = ("name", "config", "epochs", "best val", "test at best", "status")
+    descending = args.reverse if args.reverse is not None else args.sort in ("name", "val", "test")
+    rows = sort_rows([run_summary(run) for run in runs], args.sort, descending)
+    columns = ("name", "config", "epochs", "best val", "test at best", "time", "status")
     table = [[_cell(row, column) for column in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in table)) for i, c in enumerate(columns)]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
@@ -191,7 +192,33 @@ def _cell(row: dict[str, object], column: str) -> str:
         return pct(row.get("best_val_accuracy"))
     if column == "test at best":
         return pct(row.get("test_accuracy_at_best"))
+    if column == "time":
+        seconds = row.get("seconds")
+        return f"{seconds:.0f}s" if isinstance(seconds, float) else "-"
     return str(row.get("status", ""))
+
+
+#: `mnist-tui runs --sort` keys: the run_summary field each sorts by.
+SORT_KEYS = {
+    "name": "name",
+    "hidden": "hidden",
+    "lr": "lr",
+    "batch": "batch_size",
+    "epochs": "epochs_done",
+    "val": "best_val_accuracy",
+    "test": "test_accuracy_at_best",
+    "time": "seconds",
+    "status": "status",
+}
+
+
+def sort_rows(rows: list[dict[str, object]], key: str, reverse: bool) -> list[dict[str, object]]:
+    """Rows ordered by `key` (a SORT_KEYS name); runs without that figure go last."""
+    field = SORT_KEYS[key]
+    present = [row for row in rows if row.get(field) is not None]
+    missing = [row for row in rows if row.get(field) is None]
+    present.sort(key=lambda row: row[field], reverse=reverse)  # type: ignore[arg-type, return-value]
+    return present + missing
 
 
 def eval_command(args: argparse.Namespace) -> int:

@@ -162,3 +162,28 @@ def test_one_epoch_on_mnist_reaches_95_percent_and_eval_agrees(tmp_path: Path):
     figures = json.loads(evaluation.stdout)
     assert figures["accuracy"] == pytest.approx(epoch["test_accuracy"], abs=1e-9)
     assert sum(map(sum, figures["confusion"])) == 10_000
+
+
+def test_runs_sorts_by_a_column(tmp_path: Path, tiny_data_dir: Path):
+    for hidden in ("8", "24", "16"):
+        mnist_tui(
+            "train",
+            "--data-dir",
+            str(tiny_data_dir),
+            "--epochs",
+            "1",
+            "--hidden",
+            hidden,
+            "--val-split",
+            "100",
+            cwd=tmp_path,
+        )
+
+    def column(index: int, *options: str) -> list[str]:
+        lines = mnist_tui("runs", *options, cwd=tmp_path).stdout.splitlines()[1:]
+        return [line.split()[index] for line in lines]
+
+    assert column(1, "--sort", "hidden") == ["h8", "h16", "h24"]
+    assert column(1, "--sort", "hidden", "--reverse") == ["h24", "h16", "h8"]
+    names = column(0)
+    assert names == sorted(names, reverse=True)  # time-sortable names: newest first
