@@ -1,6 +1,6 @@
 """The hand-written engine: layers, model, optimizers, training loop, checkpoints, config.
 
-No autograd, no torch.nn, no torch.optim: forward and backward are written out with tensor ops.
+No autograd, no nn modules, no optim package: forward and backward are written out with tensor ops.
 This package never imports the UI.
 
 The names below are loaded on first use (PEP 562), so that `mlp_core.config` and

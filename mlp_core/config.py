@@ -47,7 +47,7 @@ class TrainConfig:
     nesterov: bool = _field(True, "Nesterov momentum")
     """Use Nesterov's look-ahead form of momentum (needs momentum > 0)."""
     weight_decay: float = _field(5e-4, "L2 weight decay")
-    """L2 penalty added to each gradient (as torch.optim.SGD's weight_decay)."""
+    """L2 penalty added to each gradient (as PyTorch's SGD weight_decay)."""
     init: str = _field("he", "weight initialisation", INITS)
     """he (default), xavier, or normal: the lab's standard normal weights and biases."""
     schedule: str = _field("cosine", "learning-rate schedule", SCHEDULES)

@@ -2,7 +2,7 @@
 
 No autograd: every derivative is written next to its forward, as micrograd does. Shapes: N is
 the batch, `in`/`out` the feature sizes. Parameter names follow PyTorch (`weight` of shape
-(out, in), `bias` of shape (out,)) so that weights load into `torch.nn.Linear` unchanged.
+(out, in), `bias` of shape (out,)) so that weights load into PyTorch's `Linear` module unchanged.
 """
 
 from __future__ import annotations
@@ -151,10 +151,12 @@ class SoftmaxCrossEntropy:
         self._labels = labels
         return (total.log_() - picked).mean()
 
-    def backward(self) -> torch.Tensor:
-        """d loss / d logits = (softmax(z) − onehot(y)) / N, shape (N, C).
+    def backward(self, grad_loss: float = 1.0) -> torch.Tensor:
+        """d loss / d logits = grad_loss · (softmax(z) − onehot(y)) / N, shape (N, C).
 
-        Computed in place on the cached probabilities: scatter −1 onto each row's label, / N.
+        grad_loss is d objective / d loss, where the chain rule starts: 1 when the loss is the
+        objective. Computed in place on the cached probabilities: scatter −1 onto each row's
+        label, then scale.
         """
         assert self._probs is not None and self._labels is not None, "backward before forward"
         grad = self._probs
@@ -167,4 +169,6 @@ class SoftmaxCrossEntropy:
         ):
             minus_one = self._minus_one = grad.new_full((grad.shape[0], 1), -1.0)
         grad.scatter_add_(1, self._labels, minus_one)
+        if grad_loss != 1.0:
+            grad.mul_(grad_loss)
         return grad.div_(grad.shape[0])

@@ -1,10 +1,10 @@
-"""Optimizers and learning-rate schedules, by hand, matching torch.optim's update rules.
+"""Optimizers and learning-rate schedules, by hand, matching PyTorch's optimizers' update rules.
 
-The tests check each against `torch.optim` over several steps. State lives in named tensors
+The tests check each against PyTorch's optimizers over several steps. State lives in tensors
 (`momentum_buffer`, `exp_avg`, `exp_avg_sq`) so that a checkpoint can store and restore it.
 
 Each update applies one `torch._foreach_*` call to all four parameters at once (as
-torch.optim's own foreach code path does): the arithmetic per element is the same as four
+PyTorch's own foreach code path does): the arithmetic per element is the same as four
 separate calls, but the Python and dispatch cost is paid once, which matters at small batches
 where a step's kernels take microseconds.
 """
@@ -21,7 +21,7 @@ NamedParams = list[tuple[str, torch.Tensor, torch.Tensor]]
 
 
 class SGD:
-    """SGD with momentum, Nesterov and weight decay, as torch.optim.SGD (dampening 0).
+    """SGD with momentum, Nesterov and weight decay, as PyTorch's SGD (dampening 0).
 
     d = g + λ·p;  b = μ·b + d;  step = d + μ·b (Nesterov) or b;  p -= lr·step.
     With μ = 0 this is the lab's plain p -= lr·g.
@@ -53,7 +53,7 @@ class SGD:
 
 
 class Adam:
-    """Adam with L2 weight decay, as torch.optim.Adam (amsgrad off).
+    """Adam with L2 weight decay, as PyTorch's Adam (amsgrad off).
 
     m = β₁m + (1−β₁)g;  v = β₂v + (1−β₂)g²;  p -= lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε)
     """

@@ -145,6 +145,17 @@ def test_softmax_cross_entropy_matches_autograd() -> None:
     torch.testing.assert_close(grad, lr_.grad, **TIGHT)
 
 
+def test_softmax_cross_entropy_backward_scales_by_the_upstream_gradient() -> None:
+    logits, labels = _randn(8, 10, seed=15) * 3, torch.randint(0, 10, (8,), generator=_gen(16))
+    criterion = SoftmaxCrossEntropy()
+    criterion.forward(logits.clone(), labels)
+    scaled = criterion.backward(grad_loss=2.5)
+
+    lr_ = logits.clone().requires_grad_()
+    (2.5 * F.cross_entropy(lr_, labels)).backward()
+    torch.testing.assert_close(scaled, lr_.grad, **TIGHT)
+
+
 def test_softmax_cross_entropy_matches_finite_differences() -> None:
     logits, labels = _randn(4, 5, seed=15), torch.tensor([0, 3, 4, 3])
     criterion = SoftmaxCrossEntropy()
