@@ -299,10 +299,11 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
         self._epochs = event.epochs
         self.device_label = event.device
         self.run_state = f"training {event.start_epoch}/{event.epochs}"
-        if event.start_epoch:
-            from mlp_core.runs import read_metrics
+        # Each run starts its own table and curves (a queue's jobs follow one another here);
+        # a resumed or forked run starts from the epochs it already has.
+        from mlp_core.runs import read_metrics
 
-            self._show_history(read_metrics(self.live_run))
+        self._show_history(read_metrics(self.live_run) if event.start_epoch else [])
         self.query_one(CheckpointPanel).mark_live(self.live_run)
         sizes = f"{event.train_size} train / {event.val_size} val / {event.test_size} test"
         self._status(f"run {event.run_name} · {event.dataset} {sizes} · {event.device}")

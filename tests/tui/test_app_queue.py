@@ -13,6 +13,7 @@ from app_helpers import make_app, run_async, set_form, wait_loaded, wait_until
 from data.mnist import Dataset
 from mlp_core.config import TrainConfig
 from tui.screens.confirm import ConfirmScreen
+from tui.widgets.charts import LossChart
 from tui.widgets.checkpoint_panel import CheckpointPanel
 from tui.widgets.config_form import LIST_FOR_QUEUE, ConfigForm
 from tui.widgets.queue import QueueView
@@ -66,6 +67,8 @@ async def test_a_2x2_grid_shows_its_count_and_runs_four_jobs(
         assert configs == {(16, 0.05), (16, 0.1), (24, 0.05), (24, 0.1)}
         # Each job is an ordinary run: live in the table while it ran, then in the panel.
         assert app.query_one(ResultsTable).row_count == 1
+        # ... and the charts show the last job alone, not every job's curves on top of it.
+        assert [len(points) for points in app.query_one(LossChart).series.values()] == [1, 1, 1]
         panel = app.query_one(CheckpointPanel)
         await wait_until(pilot, lambda: len(panel.runs) == 4)
         assert (runs_dir / "sweeps").is_dir()
