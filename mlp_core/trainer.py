@@ -124,11 +124,7 @@ class _Run:
                 f"{start.path}: checkpoint is at epoch {start.epoch}; "
                 f"ask for more epochs than that (epochs={self.config.epochs})"
             )
-        if start.config.hidden != self.config.hidden:
-            raise TrainingError(
-                f"{start.path}: checkpoint has hidden={start.config.hidden}; a run continued from "
-                f"it cannot have hidden={self.config.hidden}"
-            )
+        _check_continuable(start, self.config)
         self.start_epoch = start.epoch
         self.model = MLP.from_state_dict(start.weights(), self.device)
         self.optimizer = make_optimizer(self.config, self.model.named_parameters())
@@ -140,11 +136,26 @@ class _Run:
         self.order_rng.set_state(start.tensors["rng.batch_order"])
         run_path = start.path.parent.parent
         parent_history = read_metrics(run_path) if (run_path / "run.json").exists() else []
+        if parent_history and parent_history[-1]["epoch"] == start.epoch - 1 and start.metrics:
+            # Stopped between writing the checkpoint and its metrics line: the checkpoint
+            # holds that epoch's figures, so the history is whole again.
+            append_metrics(run_path, start.metrics)
+            parent_history.append(start.metrics)
         self.history = [m for m in parent_history if m["epoch"] <= start.epoch] or [start.metrics]
         same_config = replace(start.config, epochs=self.config.epochs, device=self.config.device)
         latest = bool(parent_history) and parent_history[-1]["epoch"] == start.epoch
         if latest and same_config == self.config and start.path.parent.name == CHECKPOINT_DIR:
             self.info = load_run(run_path)
+            if self.info.status == "running":
+                raise TrainingError(
+                    f"{run_path}: the run is still training in process "
+                    f"{self.info.pid}; stop it before resuming it"
+                )
+            if self.info.dataset and self.info.dataset != self.dataset.name:
+                raise TrainingError(
+                    f"{run_path}: the run trained on {self.info.dataset!r}, not on "
+                    f"{self.dataset.name!r}; give the same --data-dir to resume it"
+                )
             self.info.config, self.info.status, self.info.error = self.config, "running", ""
             self.info.pid = os.getpid()
             save_run_info(self.info)
@@ -216,6 +227,22 @@ class _Run:
         save_run_info(self.info)
 
 
+#: Fields a continued run must share with its checkpoint: the weights' shape, and the data the
+#: model has seen (a new seed or split would put training images in the validation set).
+_FIXED_ON_CONTINUE = ("hidden", "seed", "val_split", "standardize")
+
+
+def _check_continuable(start: Checkpoint, config: TrainConfig) -> None:
+    """Refuse a resume or fork whose config cannot continue from `start`'s weights."""
+    for name in _FIXED_ON_CONTINUE:
+        old, new = getattr(start.config, name), getattr(config, name)
+        if old != new:
+            raise TrainingError(
+                f"{start.path}: checkpoint has {name}={old}; a run continued from it cannot "
+                f"have {name}={new}"
+            )
+
+
 def train(
     config: TrainConfig,
     dataset: Dataset | None = None,
@@ -232,21 +259,21 @@ def train(
     current batch with status "stopped" (the partial epoch is not saved).
     """
     run = _Run(config, dataset if dataset is not None else load_dataset(), Path(runs_dir), start)
-    yield RunStarted(
-        run_name=run.info.name,
-        run_dir=str(run.info.path),
-        config=asdict(config),
-        device=describe_device(run.device),
-        dataset=run.dataset.name,
-        start_epoch=run.start_epoch,
-        epochs=config.epochs,
-        steps_per_epoch=run.steps_per_epoch,
-        train_size=len(run.splits.train),
-        val_size=len(run.splits.val) if run.splits.val else 0,
-        test_size=len(run.splits.test),
-        note=run.dataset.note,
-    )
     try:
+        yield RunStarted(
+            run_name=run.info.name,
+            run_dir=str(run.info.path),
+            config=asdict(config),
+            device=describe_device(run.device),
+            dataset=run.dataset.name,
+            start_epoch=run.start_epoch,
+            epochs=config.epochs,
+            steps_per_epoch=run.steps_per_epoch,
+            train_size=len(run.splits.train),
+            val_size=len(run.splits.val) if run.splits.val else 0,
+            test_size=len(run.splits.test),
+            note=run.dataset.note,
+        )
         yield from _epochs(run, should_stop or (lambda: False), progress_interval)
     except (GeneratorExit, KeyboardInterrupt):
         # The caller stopped iterating, or the user pressed Ctrl-C: a stop, not a failure.

@@ -496,6 +496,53 @@ def test_grad_mode_is_off_while_training(
 # -- known trainer bugs (mlp_core/trainer.py is the lead's: reported, not fixed here) ---------
 
 
+def test_closing_right_after_run_started_marks_the_run_stopped(
+    tiny_dataset: Dataset, tmp_path: Path
+) -> None:
+    events = train(tiny_config(), tiny_dataset, runs_dir=tmp_path, progress_interval=NO_PROGRESS)
+    started = next(events)
+    events.close()
+    assert load_run(Path(started.run_dir)).status == "stopped"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("seed", 7), ("val_split", 50), ("standardize", False)]
+)
+def test_fork_that_would_change_the_data_seen_is_refused(
+    tiny_dataset: Dataset, tmp_path: Path, name: str, value: object
+) -> None:
+    first = run_all(tiny_config(epochs=1), tiny_dataset, tmp_path)
+    start = load_checkpoint(last_checkpoint(first))
+    with pytest.raises(TrainingError, match=name):
+        run_all(tiny_config(epochs=2, **{name: value}), tiny_dataset, tmp_path, start=start)
+
+
+def test_resuming_a_run_that_is_still_training_is_refused(
+    tiny_dataset: Dataset, tmp_path: Path
+) -> None:
+    events = train(tiny_config(epochs=3), tiny_dataset, runs_dir=tmp_path, progress_interval=1e9)
+    started = next(events)
+    next(events)  # epoch 1 ends; the run goes on in this (live) process
+    last = Path(started.run_dir) / "checkpoints" / "last.safetensors"
+    with pytest.raises(TrainingError, match="still training"):
+        run_all(tiny_config(epochs=3), tiny_dataset, tmp_path, start=load_checkpoint(last))
+    events.close()
+
+
+def test_resume_mends_a_metrics_line_lost_after_its_checkpoint(
+    tiny_dataset: Dataset, tmp_path: Path
+) -> None:
+    first = run_all(tiny_config(epochs=2), tiny_dataset, tmp_path)
+    metrics = run_dir_of(first) / "metrics.jsonl"
+    lines = metrics.read_text().splitlines()
+    metrics.write_text(lines[0] + "\n")  # as if stopped between the checkpoint and its line
+    resumed = run_all(
+        tiny_config(epochs=3), tiny_dataset, tmp_path, start=load_checkpoint(last_checkpoint(first))
+    )
+    assert run_dir_of(resumed) == run_dir_of(first)  # still the latest epoch: in place
+    assert [row["epoch"] for row in read_metrics(run_dir_of(first))] == [1, 2, 3]
+
+
 def test_fork_with_another_hidden_size_is_refused(tiny_dataset: Dataset, tmp_path: Path) -> None:
     first = run_all(tiny_config(epochs=1, hidden=16), tiny_dataset, tmp_path)
     start = load_checkpoint(last_checkpoint(first))
