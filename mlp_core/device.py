@@ -15,7 +15,8 @@ def resolve_device(spec: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if spec == "cpu":
         return torch.device("cpu")
-    if not spec.startswith("cuda"):
+    prefix, _, index = spec.partition(":")
+    if prefix != "cuda" or (index and not index.isdigit()) or spec.endswith(":"):
         raise DeviceError(f"unknown device {spec!r}: use auto, cpu, cuda or cuda:N")
     if not torch.cuda.is_available():
         reason = (

@@ -52,18 +52,36 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def add_common_options(parser: argparse.ArgumentParser, device: bool = True) -> None:
+def add_common_options(
+    parser: argparse.ArgumentParser, *, data: bool = True, device: bool = True, top: bool = False
+) -> None:
+    """--runs-dir, --data-dir and --device, on the main parser and on each command.
+
+    Only the main parser (`top`) holds their defaults: a command's copy defaults to nothing
+    (argparse.SUPPRESS), so `mnist-tui --device cpu train` and `mnist-tui train --device cpu`
+    mean the same, and a command never overwrites what was given before it.
+    """
+
+    def default(value: object) -> object:
+        return value if top else argparse.SUPPRESS
+
     parser.add_argument(
-        "--runs-dir", type=Path, default=Path("runs"), help="folder of runs (default: ./runs)"
-    )
-    parser.add_argument(
-        "--data-dir",
+        "--runs-dir",
         type=Path,
-        default=None,
-        help="folder with the four IDX files (default: the bundled MNIST)",
+        default=default(Path("runs")),
+        help="folder of runs (default: ./runs)",
     )
+    if data:
+        parser.add_argument(
+            "--data-dir",
+            type=Path,
+            default=default(None),
+            help="folder with the four IDX files (default: the bundled MNIST)",
+        )
     if device:
-        parser.add_argument("--device", default=None, help="auto (default), cpu, cuda or cuda:N")
+        parser.add_argument(
+            "--device", default=default(None), help="auto (default), cpu, cuda or cuda:N"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,12 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train, watch and compare a hand-written MLP on MNIST. "
         "With no command, opens the terminal app.",
     )
-    add_common_options(parser)
+    add_common_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = commands.add_parser("train", help="train headless, a line per epoch")
     train.add_argument(
-        "--preset", choices=sorted(PRESETS), default="default", help="starting point (default)"
+        "--preset",
+        choices=sorted(PRESETS),
+        default=None,
+        help="starting point (default: default; not with --resume)",
     )
     train.add_argument(
         "--resume", type=Path, metavar="CHECKPOINT", help="continue from a checkpoint"
@@ -100,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="descending order (default: newest first by name, best first by val and test)",
     )
-    runs.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    add_common_options(runs, data=False, device=False)
 
     evaluate = commands.add_parser("eval", help="evaluate a checkpoint on the test set")
     evaluate.add_argument("checkpoint", type=Path)

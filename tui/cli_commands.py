@@ -10,7 +10,6 @@ import math
 import shutil
 import sys
 from collections.abc import Generator
-from dataclasses import replace
 from typing import TextIO
 
 import torch
@@ -84,47 +83,68 @@ class ProgressLine:
 
 def train_command(args: argparse.Namespace) -> int:
     """`mnist-tui train`: build the config, train, print each event."""
+    if args.resume and args.preset:
+        return fail("--preset and --resume: a resumed run starts from the checkpoint's config")
+    printer = _EventPrinter(args.json)
     try:
         start = load_checkpoint(args.resume) if args.resume else None
-        base = start.config if start else preset(args.preset)
+        base = start.config if start else preset(args.preset or "default")
         config = config_from_args(args, base)
-        if args.device:
-            config = replace(config, device=args.device)
         dataset = load_dataset(args.data_dir)
         events = train(config, dataset, runs_dir=args.runs_dir, start=start)
-        return _print_events(events, config.epochs, args.json)
+        return printer.print_all(events, config.epochs)
+    except KeyboardInterrupt:
+        return printer.interrupted()
     except CORE_ERRORS as exc:
         return fail(str(exc))
+    except OSError as exc:  # an unwritable --runs-dir, a full disk
+        return fail(f"{exc.filename or 'file'}: {exc.strerror or exc}")
     except torch.OutOfMemoryError as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else "out of memory"
         return fail(f"{first_line}; try a smaller --batch-size or --hidden")
 
 
-def _print_events(events: Generator[Event, None, None], epochs: int, as_json: bool) -> int:
-    progress = ProgressLine(sys.stdout)
-    last_epoch, run_dir = 0, ""
-    try:
-        for event in events:
-            last_epoch = getattr(event, "epoch", last_epoch)
-            if as_json:
-                print_json(event.to_dict())
-            else:
-                progress.clear() if not isinstance(event, Progress) else None
-                _print_event(event, epochs, progress)
-            if isinstance(event, RunStarted):
-                run_dir = event.run_dir
-            if isinstance(event, Diverged):
-                return EXIT_DIVERGED
-    except KeyboardInterrupt:
-        events.close()
-        progress.clear()
-        print(
-            f"interrupted: run stopped during epoch {last_epoch + 1}; "
-            f"its checkpoints are whole ({run_dir})",
-            file=sys.stderr,
-        )
+class _EventPrinter:
+    """Prints a run's events and remembers where it was, for the line Ctrl-C leaves."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.progress = ProgressLine(sys.stdout)
+        self.run_dir = ""
+        self.current_epoch = 0  # the epoch in progress; 0 before the run has started
+
+    def print_all(self, events: Generator[Event, None, None], epochs: int) -> int:
+        try:
+            for event in events:
+                self._track(event)
+                if self.as_json:
+                    print_json(event.to_dict())
+                else:
+                    if not isinstance(event, Progress):
+                        self.progress.clear()
+                    _print_event(event, epochs, self.progress)
+                if isinstance(event, Diverged):
+                    return EXIT_DIVERGED
+        finally:
+            events.close()  # on Ctrl-C too: the run records that it stopped
+        return 0
+
+    def _track(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.run_dir, self.current_epoch = event.run_dir, event.start_epoch + 1
+        elif isinstance(event, Progress):
+            self.current_epoch = event.epoch
+        elif isinstance(event, EpochEnd):
+            self.current_epoch = event.epoch + 1
+
+    def interrupted(self) -> int:
+        self.progress.clear()
+        if self.run_dir:
+            where = f"during epoch {self.current_epoch}; its checkpoints are whole ({self.run_dir})"
+            print(f"interrupted: run stopped {where}", file=sys.stderr)
+        else:
+            print("interrupted before training started", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return 0
 
 
 def _print_event(event: Event, epochs: int, progress: ProgressLine) -> None:
@@ -226,6 +246,7 @@ def eval_command(args: argparse.Namespace) -> int:
     from mlp_core.inspect import evaluate_checkpoint
 
     try:
+        load_checkpoint(args.checkpoint)  # a bad file fails before the data set loads
         dataset = load_dataset(args.data_dir)
         result = evaluate_checkpoint(args.checkpoint, dataset, args.device or "auto")
     except CORE_ERRORS as exc:

@@ -20,11 +20,11 @@ from dataclasses import fields
 from typing import Any
 
 from mlp_core.config import PRESETS, ConfigError, TrainConfig
+from tui.cli import EXIT_ERROR, EXIT_INTERRUPTED, add_common_options, fail
 
 EXIT_OK = 0
 EXIT_JOBS_FAILED = 1
-EXIT_ERROR = 2
-EXIT_INTERRUPTED = 130
+__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_JOBS_FAILED", "EXIT_OK"]
 #: TrainConfig fields that are not grid options (`--devices` chooses where jobs run).
 NOT_GRID = ("device",)
 
@@ -47,8 +47,6 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="run one job per device side by side, e.g. cuda:0,cuda:1 "
         "(default: one at a time on the preset's device, auto)",
     )
-    from tui.cli import add_common_options
-
     add_common_options(parser, device=False)
     parser.add_argument("--json", action="store_true", help="one JSON object per event")
     group = parser.add_argument_group("grid (comma-separated values; default: the preset's)")
@@ -65,7 +63,6 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
             metavar=f"{shown}[,...]",
             help=spec.metadata.get("help", ""),
         )
-    parser.set_defaults(handler=run_sweep_command)
     return parser
 
 
@@ -90,9 +87,11 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         grid = grid_from_args(args)
         configs = expand_grid(preset(args.preset), grid)
         devices = [d.strip() for d in args.devices.split(",")] if args.devices else None
+        if devices is None and getattr(args, "device", None):
+            devices = [args.device]  # `mnist-tui --device cpu sweep ...`
         sweep = Sweep(configs, runs_dir=args.runs_dir, data_dir=args.data_dir, devices=devices)
     except ConfigError as exc:
-        return _fail(f"invalid setting: {exc}")
+        return fail(f"invalid setting: {exc}")
     _out(args, _describe(len(configs), parse_grid(grid), args.preset, sweep.devices))
     printer = _TablePrinter(sweep, args.json)
     events = sweep.run()
@@ -100,12 +99,16 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         for event in events:
             printer.show(event)
     except (ConfigError, DeviceError, DatasetError) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
+    except OSError as exc:
+        return fail(f"{exc.filename or 'file'}: {exc.strerror or exc}")
     except KeyboardInterrupt:
         events.close()
         if sweep.sweep_dir is not None:
             csv_path, md_path = sweep.results_paths()
             print(f"interrupted; results so far in {csv_path} and {md_path}", file=sys.stderr)
+        else:
+            print("interrupted before the first job started", file=sys.stderr)
         return EXIT_INTERRUPTED
     counts = sweep.queue.counts()
     return EXIT_JOBS_FAILED if counts["failed"] or counts["diverged"] else EXIT_OK
@@ -176,20 +179,3 @@ class _TablePrinter:
 def _out(args: argparse.Namespace, text: str) -> None:
     """A human line: on stdout, or on stderr when stdout carries JSON."""
     print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
-
-
-def _fail(message: str) -> int:
-    print(f"mnist-tui: error: {message}", file=sys.stderr)
-    return EXIT_ERROR
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (`python -m tui.sweep_cli ...`) until `mnist-tui sweep` is wired."""
-    parser = argparse.ArgumentParser(prog="mnist-tui")
-    add_sweep_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return run_sweep_command(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

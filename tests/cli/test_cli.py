@@ -96,6 +96,9 @@ def test_resume_continues_the_run_in_place(tmp_path: Path, tiny_data_dir: Path):
         (["train", "--device", "cuda:7", *TINY], "cuda"),
         (["train", "--resume", "/nonexistent/last.safetensors"], "no such checkpoint"),
         (["eval", "/nonexistent/last.safetensors"], "no such checkpoint"),
+        (["eval", "/nonexistent/last.safetensors", "--device", "cuda:x"], "no such checkpoint"),
+        (["train", "--runs-dir", "/proc/no/runs", *TINY, "--epochs", "1"], "/proc/no"),
+        (["train", "--resume", "x.safetensors", "--preset", "lab"], "--preset and --resume"),
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], message: str):
@@ -142,6 +145,8 @@ def test_ctrl_c_keeps_checkpoints_whole_and_exits_130(tmp_path: Path, tiny_data_
     assert process.returncode == 130
     assert "interrupted" in stderr and "Traceback" not in stderr
     (run_dir,) = (tmp_path / "runs").iterdir()
+    epochs_done = len((run_dir / "metrics.jsonl").read_text().splitlines())
+    assert f"during epoch {epochs_done + 1};" in stderr
     assert load_checkpoint(run_dir / "checkpoints" / "last.safetensors").epoch >= 2
     assert json.loads((run_dir / "run.json").read_text())["status"] == "stopped"
     assert not list((run_dir / "checkpoints").glob("*.tmp"))
@@ -187,3 +192,22 @@ def test_runs_sorts_by_a_column(tmp_path: Path, tiny_data_dir: Path):
     assert column(1, "--sort", "hidden", "--reverse") == ["h24", "h16", "h8"]
     names = column(0)
     assert names == sorted(names, reverse=True)  # time-sortable names: newest first
+
+
+def test_options_before_the_command_apply_to_it(tmp_path: Path, tiny_data_dir: Path):
+    result = mnist_tui(
+        "--runs-dir",
+        "elsewhere",
+        "--data-dir",
+        str(tiny_data_dir),
+        "--device",
+        "cpu",
+        "train",
+        "--epochs",
+        "1",
+        *TINY,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "elsewhere").is_dir() and not (tmp_path / "runs").exists()
+    assert "on cpu" in result.stdout and "data tiny-data" in result.stdout

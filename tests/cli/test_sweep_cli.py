@@ -13,14 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tui.sweep_cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, main
+from tui.cli import main
+from tui.sweep_cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--hidden", "16", "--epochs", "1", "--val-split", "100"]
 
 
 def _sweep_command(*options: str) -> list[str]:
-    return [sys.executable, "-m", "tui.sweep_cli", "sweep", *options]
+    return [sys.executable, "-m", "tui.cli", "sweep", *options]
 
 
 def _dirs(runs_dir: Path, data_dir: Path) -> list[str]:
