@@ -51,7 +51,7 @@ class RunInfo:
 
     def best(self) -> dict[str, Any] | None:
         """The epoch marked best (validation accuracy, or train loss without validation)."""
-        marked = [m for m in self.metrics if m.get("is_best")]
+        marked = [m for m in self.metrics if m.get("is_best") and not m.get("inherited")]
         return marked[-1] if marked else None
 
     def to_json(self) -> dict[str, Any]:
@@ -123,9 +123,11 @@ def read_metrics(run_path: Path) -> list[dict[str, Any]]:
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if isinstance(row, dict) and isinstance(row.get("epoch"), int):
+            rows.append(row)
     return rows
 
 
@@ -145,8 +147,10 @@ def load_run(path: Path) -> RunInfo:
     """Read a run folder. A run marked running whose process is gone reads as interrupted."""
     try:
         raw = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RunError(f"{path / RUN_FILE}: cannot read ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise RunError(f"{path / RUN_FILE}: not a run description (a JSON object)")
     try:
         config = TrainConfig.from_dict(raw["config"]) if raw.get("config") else None
     except (ConfigError, TypeError) as exc:

@@ -52,6 +52,15 @@ def test_metrics_append_and_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
     assert loaded.epochs_done == 2 and loaded.best() == rows[0]
 
 
+def test_metrics_lines_that_are_not_epoch_objects_are_skipped(tmp_path: Path) -> None:
+    info = create_run(tmp_path, CONFIG)
+    append_metrics(info.path, {"epoch": 1, "train_loss": 0.5})
+    with open(info.path / "metrics.jsonl", "a") as handle:
+        handle.write('3\n"text"\n{"no_epoch": 1}\n')
+    append_metrics(info.path, {"epoch": 2, "train_loss": 0.4})
+    assert [row["epoch"] for row in read_metrics(info.path)] == [1, 2]
+
+
 def test_a_running_run_whose_process_is_gone_reads_interrupted(tmp_path: Path) -> None:
     info = create_run(tmp_path, CONFIG)
     assert load_run(info.path).status == "running"  # this process is alive
@@ -71,12 +80,15 @@ def test_unreadable_runs_are_reported_not_raised(tmp_path: Path) -> None:
     bad_config = tmp_path / "20200101-000001-badconfig"
     bad_config.mkdir()
     (bad_config / "run.json").write_text(json.dumps({"config": {"hidden": -3}}))
+    not_an_object = tmp_path / "20200101-000002-list"
+    not_an_object.mkdir()
+    (not_an_object / "run.json").write_text("[1, 2]")
     (tmp_path / "not-a-run").mkdir()
     found = list_runs(tmp_path)
-    assert len(found) == 3
+    assert len(found) == 4
     assert found[0].name == good.name
     errors = [f for f in found if isinstance(f, RunError)]
-    assert len(errors) == 2 and all("run.json" in str(e) for e in errors)
+    assert len(errors) == 3 and all("run.json" in str(e) for e in errors)
     with pytest.raises(RunError, match=r"run\.json"):
         load_run(broken)
     assert list_runs(tmp_path / "absent") == []

@@ -268,6 +268,7 @@ def test_fork_with_another_config_is_a_new_run_with_a_parent(
     # "Best" is chosen among the fork's own epochs: it always has a best checkpoint.
     assert rows[2]["is_best"] is True
     assert load_checkpoint(run_dir_of(fork) / "checkpoints" / "best.safetensors").epoch == 3
+    assert info.best() is not None and info.best()["epoch"] == 3  # never an inherited epoch
 
 
 def test_resume_needs_more_epochs_than_the_checkpoint(
