@@ -104,16 +104,24 @@ def ordered_batches(split: Split, batch_size: int) -> Iterator[tuple[torch.Tenso
         yield split.images[start : start + batch_size], split.labels[start : start + batch_size]
 
 
-def random_shift(x: torch.Tensor, shifts: torch.Tensor, max_shift: int) -> torch.Tensor:
+def background(standardize: bool) -> float:
+    """The value of a blank (black) pixel as the network sees it."""
+    return -MNIST_MEAN / MNIST_STD if standardize else 0.0
+
+
+def random_shift(
+    x: torch.Tensor, shifts: torch.Tensor, max_shift: int, fill: float = 0.0
+) -> torch.Tensor:
     """Translate each image of x: (B, 784) by its own offset; shifts: (B, 2) in [0, 2·max_shift].
 
-    An offset of `max_shift` is no move. Batched: the images are zero-padded once and each
-    output pixel gathers from its shifted position. The caller draws `shifts` from the run's
-    seeded CPU generator, once per epoch, so the run stays reproducible and sync-free.
+    An offset of `max_shift` is no move; pixels shifted in are `fill`, the background (see
+    `background`: a standardised black pixel is not 0). Batched: the images are padded once and
+    each output pixel gathers from its shifted position. The caller draws `shifts` from the
+    run's seeded CPU generator, once per epoch, so the run stays reproducible and sync-free.
     """
     batch = x.shape[0]
     size = 28 + 2 * max_shift
-    padded = x.new_zeros((batch, size, size))
+    padded = x.new_full((batch, size, size), fill)
     padded[:, max_shift : max_shift + 28, max_shift : max_shift + 28] = x.view(batch, 28, 28)
     grid = torch.arange(28, device=x.device)
     rows = (shifts[:, 0:1] + grid).unsqueeze(2)  # (B, 28, 1)

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from data.loader import Splits, make_splits, num_batches, random_shift
+from data.loader import Splits, background, make_splits, num_batches, random_shift
 from data.mnist import Dataset, load_dataset
 from mlp_core.checkpoint import Checkpoint, atomic_write, serialize
 from mlp_core.config import TrainConfig
@@ -91,6 +91,7 @@ class _Run:
         self.splits: Splits = make_splits(
             dataset, config.val_split, config.seed, config.standardize, self.device
         )
+        self.background = background(config.standardize)
         self.steps_per_epoch = num_batches(len(self.splits.train), config.batch_size)
         self.order_rng = _seeded(config.seed + 1)
         self.start_epoch = 0
@@ -378,7 +379,7 @@ def _step(
     x = run.splits.train.images.index_select(0, index)
     y = run.splits.train.labels.index_select(0, index)
     if shifts is not None:
-        x = random_shift(x, shifts, run.config.augment_shift)
+        x = random_shift(x, shifts, run.config.augment_shift, run.background)
     loss_sum.add_(run.model.loss_and_backward(x, y))
     run.optimizer.step(lr)
 

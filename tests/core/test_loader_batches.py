@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from data.loader import (
+    background,
     make_splits,
     num_batches,
     ordered_batches,
@@ -127,3 +128,12 @@ def test_shift_fills_with_zeros_at_the_border() -> None:
     moved = random_shift(x, torch.tensor([[0, 2]]), 1).view(28, 28)  # down 1, left 1
     assert moved[0].sum() == 0 and moved[:, 27].sum() == 0
     assert moved[1:, :27].eq(1).all()
+
+
+def test_shifted_in_pixels_are_the_background_value() -> None:
+    black = background(standardize=True)
+    assert black == pytest.approx(-0.1307 / 0.3081)
+    x = torch.full((1, 784), black)
+    moved = random_shift(x, torch.tensor([[0, 0]]), 2, fill=black)
+    assert torch.equal(moved, x)  # a blank image stays blank wherever it moves
+    assert background(standardize=False) == 0.0
