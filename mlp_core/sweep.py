@@ -14,6 +14,7 @@ loss blows up is marked diverged, and the sweep goes on. The sweep writes its ta
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
@@ -234,6 +235,13 @@ class SweepFinished(SweepEvent):
 _WORKER_DONE = object()
 
 
+@dataclass(frozen=True)
+class _WorkerError:
+    """An exception a side-by-side worker raised, handed to the thread iterating the sweep."""
+
+    error: BaseException
+
+
 @dataclass
 class _Outcome:
     """What one job's events add up to, kept by the runner as they pass."""
@@ -274,6 +282,7 @@ class Sweep:
         self.progress_interval = progress_interval
         self.sweep_dir: Path | None = None
         self._stop = threading.Event()
+        self._write_lock = threading.Lock()  # side-by-side workers finish jobs concurrently
 
     def stop(self) -> None:
         """Ask the running jobs to stop after their batch (they end cancelled); start no more."""
@@ -284,10 +293,29 @@ class Sweep:
         return self._stop.is_set()
 
     def run(self) -> Iterator[SweepEvent]:
-        """Train every waiting job; see the class docstring. Closing the generator stops it."""
-        self._stop.clear()  # a sweep stopped earlier can run the queue's waiting jobs again
-        for device in self.devices or []:
-            resolve_device(device)  # a missing GPU is the sweep's error, not every job's
+        """Train every waiting job; see the class docstring. Closing the generator stops it.
+
+        A `stop()` that comes before the first job is kept; once the sweep has ended, the stop
+        is cleared, so the queue's waiting jobs can run again in a new `run()`.
+        """
+        try:
+            yield from self._run()
+        finally:
+            self._stop.clear()
+
+    def _distinct_devices(self) -> list[str] | None:
+        """The devices, each physical one once (`cpu` and `auto` on a CPU machine are one):
+        two workers on one device would only slow each other down."""
+        if not self.devices:
+            return None
+        distinct: dict[Any, str] = {}
+        for device in self.devices:
+            # A missing GPU is the sweep's error, raised here, not every job's.
+            distinct.setdefault(resolve_device(device), device)
+        return list(distinct.values())
+
+    def _run(self) -> Iterator[SweepEvent]:
+        devices = self._distinct_devices()
         if self.dataset is None:
             self.dataset = load_dataset(self.data_dir)
         started = time.perf_counter()
@@ -295,15 +323,15 @@ class Sweep:
         varying = varying_fields(job.config for job in self.queue.jobs())
         total = self.queue.counts()["waiting"]
         self.write_results()
-        yield SweepStarted(str(self.sweep_dir), total, self.devices or [], varying)
+        yield SweepStarted(str(self.sweep_dir), total, devices or [], varying)
         completed = False
         try:
-            if self.devices is None or len(self.devices) == 1:
-                device = self.devices[0] if self.devices else None
+            if devices is None or len(devices) == 1:
+                device = devices[0] if devices else None
                 while not self.stopping and (job := self.queue._claim(device)) is not None:
                     yield from self._run_job(job, device)
             else:
-                yield from self._run_threaded(self.devices)
+                yield from self._run_threaded(devices)
             completed = True
         finally:
             if not completed:
@@ -332,6 +360,8 @@ class Sweep:
                 while not self.stopping and (job := self.queue._claim(device)) is not None:
                     for event in self._run_job(job, device):
                         merged.put(event)
+            except BaseException as exc:  # e.g. results that cannot be written: the caller's
+                merged.put(_WorkerError(exc))
             finally:
                 merged.put(_WORKER_DONE)
 
@@ -350,6 +380,8 @@ class Sweep:
                     continue
                 if item is _WORKER_DONE:
                     running -= 1
+                elif isinstance(item, _WorkerError):
+                    raise item.error
                 else:
                     yield item
         finally:
@@ -365,19 +397,21 @@ class Sweep:
         status, error = "cancelled", ""
         try:
             yield JobStarted(job.id, asdict(config), job.device)
-            for event in train(
+            events = train(
                 config,
                 self.dataset,
                 runs_dir=self.runs_dir,
                 should_stop=lambda: self.stopping or self.queue._cancel_requested(job.id),
                 progress_interval=self.progress_interval,
-            ):
-                self._record(outcome, event)
-                yield JobEvent(job.id, event)
-                if isinstance(event, Finished):
-                    status = "done" if event.status == "finished" else "cancelled"
-                elif isinstance(event, Diverged):
-                    status, error = "diverged", event.reason
+            )
+            with contextlib.closing(events):  # the run records its end even if we stop early
+                for event in events:
+                    self._record(outcome, event)
+                    yield JobEvent(job.id, event)
+                    if isinstance(event, Finished):
+                        status = "done" if event.status == "finished" else "cancelled"
+                    elif isinstance(event, Diverged):
+                        status, error = "diverged", event.reason
         except Exception as exc:
             status, error = "failed", f"{type(exc).__name__}: {exc}"
             _mark_run_failed(outcome.job.run_dir, error)
@@ -433,9 +467,10 @@ class Sweep:
     def write_results(self) -> None:
         """Write `results.csv` and `results.md` (atomically) from the queue as it stands."""
         csv_path, md_path = self.results_paths()
-        jobs = self.queue.jobs()
-        atomic_write(csv_path, results_csv(jobs).encode())
-        atomic_write(md_path, results_markdown(jobs, title=self.sweep_dir.name).encode())
+        with self._write_lock:  # the newest snapshot is written last
+            jobs = self.queue.jobs()
+            atomic_write(csv_path, results_csv(jobs).encode())
+            atomic_write(md_path, results_markdown(jobs, title=csv_path.parent.name).encode())
 
 
 _RESULT_FIELDS = (

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from mlp_core import trainer
 from mlp_core.config import ConfigError, preset
@@ -254,8 +255,28 @@ def test_results_csv_and_markdown(tmp_path: Path, tiny_dataset) -> None:
     assert rows[0]["run"] in markdown
 
 
-def test_devices_run_side_by_side(tmp_path: Path, tiny_dataset) -> None:
-    """Two workers (both on the CPU here): every job runs once, its events in order."""
+def test_two_names_of_one_device_run_one_job_at_a_time(tmp_path: Path, tiny_dataset) -> None:
+    configs = expand_grid(BASE, {"seed": "0,1"})
+    sweep = Sweep(configs, runs_dir=tmp_path, dataset=tiny_dataset, devices=["cpu", "auto"])
+    events = list(sweep.run())
+    if not torch.cuda.is_available():
+        assert events[0].devices == ["cpu"]  # auto is the CPU here: one worker
+    assert events[-1].counts["done"] == 2
+
+
+def test_a_stop_before_the_sweep_starts_is_kept(tmp_path: Path, tiny_dataset) -> None:
+    sweep = Sweep(expand_grid(BASE, {"seed": "0,1"}), runs_dir=tmp_path, dataset=tiny_dataset)
+    sweep.stop()
+    events = list(sweep.run())
+    assert not any(isinstance(e, JobStarted) for e in events)
+    assert events[-1].stopped and sweep.queue.counts()["waiting"] == 2
+    assert not sweep.stopping  # cleared at the end: the waiting jobs can run again
+    assert list(sweep.run())[-1].counts["done"] == 2
+
+
+def test_devices_run_side_by_side(tmp_path: Path, tiny_dataset, monkeypatch) -> None:
+    """Two workers (both on the CPU here, as if two GPUs): every job runs once, in order."""
+    monkeypatch.setattr(Sweep, "_distinct_devices", lambda self: ["cpu", "auto"])
     configs = expand_grid(BASE, {"seed": "0,1,2,3"})
     sweep = Sweep(configs, runs_dir=tmp_path, dataset=tiny_dataset, devices=["cpu", "auto"])
     events = list(sweep.run())
