@@ -84,17 +84,24 @@ def num_batches(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size)
 
 
+def shuffled_indices(
+    split: Split, batch_size: int, generator: torch.Generator
+) -> tuple[torch.Tensor, ...]:
+    """The epoch's batches as index tensors: ceil(n / batch_size) slices, the last partial, of
+    one random permutation of `split` (what the trainer iterates).
+
+    The permutation comes from `generator` (a CPU generator, so the order is the same on every
+    device and can be saved in a checkpoint) and moves to the device once.
+    """
+    order = torch.randperm(len(split), generator=generator).to(split.images.device)
+    return order.split(batch_size)
+
+
 def shuffled_batches(
     split: Split, batch_size: int, generator: torch.Generator
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield (x: (B, 784), y: (B,)) over one random permutation of `split`.
-
-    The permutation comes from `generator` (a CPU generator) and moves to the device once; the
-    batches are index gathers on the device.
-    """
-    order = torch.randperm(len(split), generator=generator).to(split.images.device)
-    for start in range(0, len(split), batch_size):
-        index = order[start : start + batch_size]
+    """Yield (x: (B, 784), y: (B,)) over `shuffled_indices`: index gathers on the device."""
+    for index in shuffled_indices(split, batch_size, generator):
         yield split.images.index_select(0, index), split.labels.index_select(0, index)
 
 

@@ -20,7 +20,14 @@ from typing import Any
 
 import torch
 
-from data.loader import Splits, background, make_splits, num_batches, random_shift
+from data.loader import (
+    Splits,
+    background,
+    make_splits,
+    num_batches,
+    random_shift,
+    shuffled_indices,
+)
 from data.mnist import Dataset, load_dataset
 from mlp_core.checkpoint import Checkpoint, atomic_write, serialize
 from mlp_core.config import TrainConfig
@@ -334,7 +341,7 @@ def _train_epoch(
     """One epoch of steps. Returns None when complete, or the Finished/Diverged event that
     ends the run early (a generator's return value, picked up by `yield from`)."""
     config, split, rng = run.config, run.splits.train, run.order_rng
-    order = torch.randperm(len(split), generator=rng).to(run.device)
+    batches = shuffled_indices(split, config.batch_size, rng)
     shifts = None
     if config.augment_shift:
         high = 2 * config.augment_shift + 1
@@ -343,7 +350,7 @@ def _train_epoch(
     epoch_start = last_report = time.perf_counter()
     run.epoch_started = epoch_start
     steps = run.steps_per_epoch
-    for step, index in enumerate(order.split(config.batch_size)):
+    for step, index in enumerate(batches):
         if should_stop():
             run.set_status("stopped")
             return _finished(run, "stopped")
