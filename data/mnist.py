@@ -130,7 +130,7 @@ def load_dataset(data_dir: Path | str | None = None) -> Dataset:
             "using them as an unverified data set"
         )
     return Dataset(
-        name="MNIST" if verified else directory.name,
+        name="MNIST" if verified else directory.resolve().name,
         source=directory,
         train_images=files["train_images"].array.reshape(-1, 784),
         train_labels=files["train_labels"].array,

@@ -51,7 +51,7 @@ class TrainConfig:
     init: str = _field("he", "weight initialisation", INITS)
     """he (default), xavier, or normal: the lab's standard normal weights and biases."""
     schedule: str = _field("cosine", "learning-rate schedule", SCHEDULES)
-    """constant, step (x lr_gamma every lr_step_epochs), or cosine to zero by the last step."""
+    """constant, step (x lr_gamma every lr_step_epochs), or cosine: towards 0 at the last step."""
     lr_step_epochs: int = _field(10, "epochs between steps of the step schedule")
     """Period of the step schedule."""
     lr_gamma: float = _field(0.1, "factor of each step of the step schedule")

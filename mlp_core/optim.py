@@ -108,8 +108,10 @@ def make_optimizer(config: TrainConfig, params: NamedParams) -> Optimizer:
 def learning_rate(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
     """The learning rate for global step `step` (0-based) of a run.
 
-    constant: lr.  step: lr·γ^⌊epoch / period⌋.  cosine: from lr down to 0 at the last step,
-    per step, so the curve is smooth and a resumed run continues it exactly.
+    constant: lr.  step: lr·γ^⌊epoch / period⌋.  cosine: lr·½(1 + cos(π·step / total)), per
+    step, from lr at the first step to nearly 0 at the last, so the curve is smooth; a run
+    resumed with the same `epochs` continues it exactly (with more epochs, the curve is
+    stretched over the new total from that step on).
     """
     if config.schedule == "constant":
         return config.lr

@@ -24,8 +24,11 @@ FORBIDDEN = [
     re.compile(r"\bfrom\s+torch\s+import\s+[^\n]*\b(nn|optim|autograd)\b"),
     re.compile(r"\brequires_grad"),
     re.compile(r"\benable_grad\b"),
+    re.compile(r"\btorch\s*\.\s*func\b"),  # grad, vjp, jacrev: autograd by another name
+    re.compile(r"\bfrom\s+torch\s+import\s+[^\n]*\bfunc\b"),
+    re.compile(r"\bfunctorch\b"),
 ]
-#: Our own SoftmaxCrossEntropy.backward() takes no argument; it is called on a `criterion`.
+#: Our own SoftmaxCrossEntropy.backward() may be called with no argument, on a `criterion`.
 HAND_WRITTEN_NO_ARG_BACKWARD = re.compile(r"criterion$")
 
 

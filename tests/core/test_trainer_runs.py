@@ -494,7 +494,7 @@ def test_grad_mode_is_off_while_training(
     assert not any(enabled for _kind, enabled in modes)
 
 
-# -- known trainer bugs (mlp_core/trainer.py is the lead's: reported, not fixed here) ---------
+# -- resume and fork: what may and may not continue -------------------------------------------
 
 
 def test_closing_right_after_run_started_marks_the_run_stopped(
