@@ -155,19 +155,25 @@ def load_run(path: Path) -> RunInfo:
         config = TrainConfig.from_dict(raw["config"]) if raw.get("config") else None
     except (ConfigError, TypeError) as exc:
         raise RunError(f"{path / RUN_FILE}: bad config ({exc})") from exc
+    def text(key: str, default: str = "") -> str:
+        value = raw.get(key, default)
+        return value if isinstance(value, str) else str(value)
+
+    parent = raw.get("parent")
+    pid = raw.get("pid")
     info = RunInfo(
-        name=raw.get("name", path.name),
+        name=text("name", path.name),
         path=path,
         config=config,
-        status=raw.get("status", "unknown"),
-        created=raw.get("created", ""),
-        device=raw.get("device", ""),
-        dataset=raw.get("dataset", ""),
-        parent=raw.get("parent"),
-        label=raw.get("label", ""),
-        note=raw.get("note", ""),
-        error=raw.get("error", ""),
-        pid=raw.get("pid"),
+        status=text("status", "unknown"),
+        created=text("created"),
+        device=text("device"),
+        dataset=text("dataset"),
+        parent=parent if isinstance(parent, dict) else None,
+        label=text("label"),
+        note=text("note"),
+        error=text("error"),
+        pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
         metrics=read_metrics(path),
     )
     if info.status == "running" and not _pid_alive(info.pid):

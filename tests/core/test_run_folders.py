@@ -52,6 +52,15 @@ def test_metrics_append_and_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
     assert loaded.epochs_done == 2 and loaded.best() == rows[0]
 
 
+def test_run_json_fields_of_the_wrong_type_read_as_text(tmp_path: Path) -> None:
+    info = create_run(tmp_path, CONFIG)
+    raw = json.loads((info.path / "run.json").read_text())
+    raw.update(status=5, label=["x"], parent="nope", pid="12")
+    (info.path / "run.json").write_text(json.dumps(raw))
+    loaded = load_run(info.path)
+    assert (loaded.status, loaded.label, loaded.parent, loaded.pid) == ("5", "['x']", None, None)
+
+
 def test_metrics_lines_that_are_not_epoch_objects_are_skipped(tmp_path: Path) -> None:
     info = create_run(tmp_path, CONFIG)
     append_metrics(info.path, {"epoch": 1, "train_loss": 0.5})
