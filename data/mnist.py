@@ -63,11 +63,6 @@ class Dataset:
     verified: bool
     note: str | None = None
 
-    @property
-    def num_classes(self) -> int:
-        """Classes seen in the labels: 10 for MNIST and Fashion-MNIST."""
-        return int(max(self.train_labels.max(), self.test_labels.max())) + 1
-
 
 def find_file(directory: Path, stem: str) -> Path:
     """Return `stem.gz` or the raw `stem` in `directory`, preferring the gzip copy."""

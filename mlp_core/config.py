@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 INITS = ("he", "xavier", "normal")
@@ -166,11 +166,6 @@ def _valid_device(device: Any) -> bool:
         return True
     prefix, _, index = device.partition(":")
     return prefix == "cuda" and index.isdigit()
-
-
-def field_defaults() -> dict[str, Any]:
-    """Each field's default value, by name."""
-    return {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
 
 
 PRESETS: dict[str, TrainConfig] = {

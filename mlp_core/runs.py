@@ -20,7 +20,6 @@ from mlp_core.config import ConfigError, TrainConfig
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_DIR = "checkpoints"
-STATUSES = ("running", "finished", "stopped", "diverged", "failed", "interrupted")
 
 
 class RunError(Exception):
