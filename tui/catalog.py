@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mlp_core.runs import RunInfo
 
 
@@ -114,17 +116,23 @@ def scan_runs(runs_dir: Path) -> list[RunEntry]:
             path = _run_path_of(found, runs_dir)
             entries.append(RunEntry(path=path, name=path.name, error=_reason(found, path)))
         else:
-            entries.append(_entry_of(found))
+            entries.append(_safe_entry(found.path, lambda found=found: _entry_of(found)))
     return entries
 
 
 def scan_run(path: Path) -> RunEntry:
     """One run folder (the live run, re-read after each checkpoint without the others)."""
-    from mlp_core.runs import RunError, load_run
+    from mlp_core.runs import load_run
 
+    return _safe_entry(path, lambda: _entry_of(load_run(path)))
+
+
+def _safe_entry(path: Path, read: Callable[[], RunEntry]) -> RunEntry:
+    """`read()`, or an unreadable entry with the reason: a hand-edited or half-written folder
+    (whatever it raises) marks that one run unreadable, never the whole panel."""
     try:
-        return _entry_of(load_run(path))
-    except RunError as exc:
+        return read()
+    except Exception as exc:
         return RunEntry(path=path, name=path.name, error=_reason(exc, path))
 
 
@@ -132,7 +140,7 @@ def _entry_of(info: RunInfo) -> RunEntry:
     from mlp_core.runs import checkpoint_paths
 
     best = info.best()
-    best_epoch = int(best["epoch"]) if best else None
+    best_epoch = best.get("epoch") if best else None
     return RunEntry(
         path=info.path,
         name=info.name,
@@ -171,9 +179,9 @@ def human_size(size: int) -> str:
     value = float(size)
     for unit in ("B", "KiB", "MiB", "GiB"):
         if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+            break
         value /= 1024
-    return f"{value:.1f} GiB"
+    return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
 
 
 def runs_signature(runs_dir: Path) -> tuple[tuple[str, int, int], ...]:

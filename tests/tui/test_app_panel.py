@@ -16,7 +16,7 @@ from app_helpers import (
 )
 
 from data.mnist import Dataset
-from tui.catalog import scan_runs
+from tui.catalog import scan_run, scan_runs
 from tui.widgets.charts import AccuracyChart, LossChart
 from tui.widgets.checkpoint_panel import CheckpointPanel
 from tui.widgets.config_form import ConfigForm
@@ -135,3 +135,68 @@ def test_scan_reads_metadata_marks_best_and_survives_junk(
     assert by_kind["best"].epoch == good.best["epoch"]
     assert by_kind["epoch"].error is not None
     assert scan_runs(tmp_path / "missing") == []
+
+
+def _hand_edited_runs(runs_dir: Path) -> dict[str, Path]:
+    """Run folders edited by hand: run.json not an object, a status of the wrong type, and a
+    metrics log with lines that are no epoch rows or hold text where numbers belong."""
+    folders = {}
+    for name, run_json in (
+        ("20200101-000001-list", "[]"),
+        ("20200101-000002-status", '{"status": 5}'),
+        ("20200101-000003-odd", '{"status": "finished", "parent": {"run": "x", "epoch": 1}}'),
+    ):
+        folder = runs_dir / name
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(run_json)
+        folders[name.rsplit("-", 1)[1]] = folder
+    (folders["status"] / "metrics.jsonl").write_text(
+        '{"foo": 1}\n1\n{"epoch": 1, "is_best": true, "val_accuracy": "x", "train_loss": "bad"}\n'
+        '{"epoch": 2, "train_loss": 0.5, "val_accuracy": 0.9}\n'
+    )
+    return folders
+
+
+def test_any_error_while_reading_one_run_marks_only_that_run(
+    tmp_path: Path, monkeypatch: object
+) -> None:
+    import mlp_core.inspect
+
+    runs_dir = tmp_path / "runs"
+    folders = _hand_edited_runs(runs_dir)
+
+    def lineage_fails(path: Path) -> str:
+        raise RuntimeError("unexpected trouble")
+
+    monkeypatch.setattr(mlp_core.inspect, "lineage_text", lineage_fails)  # type: ignore[attr-defined]
+    entries = {entry.path: entry for entry in scan_runs(runs_dir)}
+    assert len(entries) == 3
+    assert "unexpected trouble" in (entries[folders["odd"]].error or "")
+    assert entries[folders["list"]].error is not None
+    assert entries[folders["status"]].error is None
+    assert "unexpected trouble" in (scan_run(folders["odd"]).error or "")
+
+
+@run_async
+async def test_hand_edited_runs_are_listed_and_shown_without_crashing(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    runs_dir = tmp_path / "runs"
+    folders = _hand_edited_runs(runs_dir)
+    app = make_app(runs_dir, tiny_dataset)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(app, pilot)
+        panel = app.query_one(CheckpointPanel)
+        await wait_until(pilot, lambda: len(panel.runs) == 3)
+        labels = "\n".join(str(node.label) for node in panel.tree.root.children)
+        assert "unreadable" in labels and "5" in labels
+        app.show_run(folders["status"])
+        await pilot.pause(0.2)
+        table = app.query_one(ResultsTable)
+        assert sorted(table.rows_by_epoch) == [1, 2]  # the lines without an epoch skipped
+        assert [e for e, _ in app.query_one(LossChart).series["train"]] == [2]  # "bad" skipped
+        assert app.query_one(AccuracyChart).series["val"] == [(2, 90.0)]
+        panel.select_run(folders["status"])
+        await pilot.pause(0.2)
+        assert "best     epoch 1: val –" in "\n".join(screen_lines(app))
+        assert app.is_running

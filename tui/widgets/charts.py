@@ -17,6 +17,8 @@ from typing import Any, ClassVar
 
 from textual_plotext import PlotextPlot
 
+from tui.format import epoch_of, number
+
 #: Colours that read in a 256-colour terminal as well as in truecolour.
 COLOURS = ("cyan", "orange", "magenta")
 #: One colour per compared run: (plotext name, rich name) so the panel's mark matches its line.
@@ -85,11 +87,12 @@ class MetricChart(PlotextPlot):
         self._schedule()
 
     def _points(self, rows: list[dict[str, Any]], key: str) -> list[tuple[int, float]]:
-        return [
-            (int(row["epoch"]), self.scale(float(row[key])))
-            for row in rows
-            if row.get(key) is not None and math.isfinite(float(row[key]))
-        ]
+        points = []
+        for row in rows:
+            epoch, value = epoch_of(row), number(row.get(key)) if isinstance(row, dict) else None
+            if epoch is not None and value is not None and math.isfinite(value):
+                points.append((epoch, self.scale(value)))
+        return points
 
     def shown(self) -> dict[str, list[tuple[int, float]]]:
         """What the chart draws now: label -> points (the compared runs, or the run's own)."""

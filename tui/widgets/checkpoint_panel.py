@@ -36,6 +36,7 @@ from tui.catalog import (
     scan_run,
     scan_runs,
 )
+from tui.format import number, percent, run_started
 from tui.widgets.charts import compare_colour
 
 STATUS_STYLE = {
@@ -48,16 +49,9 @@ STATUS_STYLE = {
 }
 
 
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.2f}%"
-
-
 def _when(name: str) -> str:
     """'20261127-221530-h1024...' -> '11-27 22:15' (the run's start, from its name)."""
-    stamp = name[:15]
-    if len(stamp) == 15 and stamp[8] == "-" and stamp.replace("-", "").isdigit():
-        return f"{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}"
-    return name[:11]
+    return run_started(name) or name[:11]
 
 
 #: Run statuses as the tree shows them (short: the panel is narrow).
@@ -74,7 +68,7 @@ def run_label(entry: RunEntry, live: bool, mark: str | None = None) -> Text:
     config = entry.config
     summary = f"h{config.get('hidden', '?')} lr{config.get('lr', 0):g}" if config else "?"
     best = entry.best or {}
-    accuracy = best.get("val_accuracy", best.get("test_accuracy"))
+    accuracy = number(best.get("val_accuracy", best.get("test_accuracy")))
     status = "live" if live else entry.status
     return Text.assemble(
         ("◆ " if mark else "", f"bold {mark}" if mark else ""),
@@ -92,7 +86,7 @@ def run_label(entry: RunEntry, live: bool, mark: str | None = None) -> Text:
 
 def _points(value: float | None) -> str:
     """An accuracy in percent without the sign (the tree has no room for it)."""
-    return " –" if value is None else f" {100 * value:.2f}"
+    return " " + percent(value, sign=False)
 
 
 def checkpoint_label(entry: CheckpointEntry) -> Text:
@@ -114,7 +108,7 @@ def _value(key: str, value: Any) -> str:
     if value is None:
         return "–"
     if isinstance(value, float) and "accuracy" in key:
-        return _percent(value)
+        return percent(value)
     if isinstance(value, float):
         return f"{value:.4g}" if key == "lr" else f"{value:.4f}"
     return str(value)
@@ -141,8 +135,8 @@ def run_details(entry: RunEntry) -> Text:
     ]
     if best:
         lines.append(
-            f"best     epoch {best['epoch']}: val {_percent(best.get('val_accuracy'))}, "
-            f"test {_percent(best.get('test_accuracy'))}"
+            f"best     epoch {best.get('epoch')}: val {percent(best.get('val_accuracy'))}, "
+            f"test {percent(best.get('test_accuracy'))}"
         )
     if entry.label:
         lines.insert(1, f"label    {entry.label}")

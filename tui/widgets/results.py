@@ -8,6 +8,9 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
+from tui.format import epoch_of
+from tui.format import number as as_number
+
 #: (column key, heading): the essential columns first, so a narrow screen cuts the least.
 COLUMNS = (
     ("epoch", "ep"),
@@ -26,7 +29,9 @@ def _cell(key: str, value: Any) -> str:
         return "–"
     if key == "epoch":
         return str(value)
-    number = float(value)
+    number = as_number(value)
+    if number is None:
+        return "?"
     if not math.isfinite(number):
         return str(number)
     if key in ("val_accuracy", "test_accuracy"):
@@ -56,11 +61,15 @@ class ResultsTable(DataTable[Text]):
         self.rows_by_epoch.clear()
         self.best_epoch = None
         for row in rows:
-            self.add_epoch(row)
+            if epoch_of(row) is not None:
+                self.add_epoch(row)
 
     def add_epoch(self, row: dict[str, Any]) -> None:
-        """Append one epoch (an EpochEnd dict); move the mark when it is the new best."""
-        epoch = int(row["epoch"])
+        """Append one epoch (an EpochEnd dict); move the mark when it is the new best. A row
+        without a whole-number epoch (a hand-edited log) is skipped."""
+        epoch = epoch_of(row)
+        if epoch is None:
+            return
         if epoch in self.rows_by_epoch:
             self.remove_row(str(epoch))
         self.rows_by_epoch[epoch] = row
@@ -75,7 +84,7 @@ class ResultsTable(DataTable[Text]):
             self.move_cursor(row=self.row_count - 1, animate=False)
 
     def _cells(self, row: dict[str, Any]) -> list[Text]:
-        best = int(row["epoch"]) == self.best_epoch
+        best = epoch_of(row) == self.best_epoch
         cells = []
         for key, _ in COLUMNS:
             text = _cell(key, row.get(key))
