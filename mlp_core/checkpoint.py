@@ -24,7 +24,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_save
 
 from mlp_core.config import ConfigError, TrainConfig
-from mlp_core.model import PARAMETER_NAMES
+from mlp_core.model import PARAMETER_NAMES, parameter_shapes
 
 FORMAT = "mnist-tui-checkpoint"
 FORMAT_VERSION = "1"
@@ -171,14 +171,7 @@ def load_checkpoint(path: Path | str) -> Checkpoint:
         metrics = json.loads(metadata.get("metrics", "{}"))
     except (KeyError, ValueError, TypeError, ConfigError) as exc:
         raise CheckpointError(f"{path}: bad metadata ({exc})") from exc
-    hidden = config.hidden
-    shapes = {
-        "fc1.weight": (hidden, 784),
-        "fc1.bias": (hidden,),
-        "fc2.weight": (10, hidden),
-        "fc2.bias": (10,),
-    }
-    for name, shape in shapes.items():
+    for name, shape in parameter_shapes(config.hidden).items():
         if tuple(tensors[name].shape) != shape:
             raise CheckpointError(
                 f"{path}: {name} has shape {tuple(tensors[name].shape)}, config says {shape}"

@@ -11,6 +11,16 @@ NUM_CLASSES = 10
 PARAMETER_NAMES = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")
 
 
+def parameter_shapes(hidden: int) -> dict[str, tuple[int, ...]]:
+    """Each parameter's shape, by PyTorch name, for a network of `hidden` units."""
+    return {
+        "fc1.weight": (hidden, INPUT_SIZE),
+        "fc1.bias": (hidden,),
+        "fc2.weight": (NUM_CLASSES, hidden),
+        "fc2.bias": (NUM_CLASSES,),
+    }
+
+
 class MLP:
     """fc1 -> ReLU -> fc2 -> softmax cross-entropy.
 
@@ -39,13 +49,7 @@ class MLP:
     def from_state_dict(cls, state: dict[str, torch.Tensor], device: torch.device) -> MLP:
         """Rebuild from `fc1.weight`, `fc1.bias`, `fc2.weight`, `fc2.bias` (checked shapes)."""
         w1, b1, w2, b2 = (state[name].to(device, torch.float32) for name in PARAMETER_NAMES)
-        hidden = w1.shape[0]
-        expected = {
-            "fc1.weight": (hidden, INPUT_SIZE),
-            "fc1.bias": (hidden,),
-            "fc2.weight": (NUM_CLASSES, hidden),
-            "fc2.bias": (NUM_CLASSES,),
-        }
+        expected = parameter_shapes(w1.shape[0])
         for name, tensor in zip(PARAMETER_NAMES, (w1, b1, w2, b2), strict=True):
             if tuple(tensor.shape) != expected[name]:
                 raise ValueError(
