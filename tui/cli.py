@@ -128,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
     add_common_options(evaluate)
 
+    export = commands.add_parser("export", help="write a run's metrics as CSV")
+    export.add_argument("run", type=Path, help="the run's folder")
+    export.add_argument(
+        "--out", type=Path, default=None, help="where to write (default: RUN/metrics.csv)"
+    )
+
     from tui.sweep_cli import add_sweep_parser
 
     add_sweep_parser(commands)
@@ -157,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         "train": cli_commands.train_command,
         "runs": cli_commands.runs_command,
         "eval": cli_commands.eval_command,
+        "export": cli_commands.export_command,
         "sweep": run_sweep_command,
     }[args.command]
     try:

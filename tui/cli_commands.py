@@ -268,3 +268,15 @@ def eval_command(args: argparse.Namespace) -> int:
     for true_class, row in enumerate(result.confusion):
         print(f"{true_class:>6}" + "".join(f"{n:>6}" for n in row))
     return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """`mnist-tui export RUN`: the run's metrics as CSV, one row per epoch."""
+    from mlp_core.export import export_metrics_csv
+
+    try:
+        path = export_metrics_csv(args.run, args.out)
+    except RunError as exc:
+        return fail(str(exc))
+    print(path)
+    return 0

@@ -211,3 +211,14 @@ def test_options_before_the_command_apply_to_it(tmp_path: Path, tiny_data_dir: P
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "elsewhere").is_dir() and not (tmp_path / "runs").exists()
     assert "on cpu" in result.stdout and "data tiny-data" in result.stdout
+
+
+def test_export_writes_the_metrics_as_csv(tmp_path: Path, tiny_data_dir: Path):
+    mnist_tui("train", "--data-dir", str(tiny_data_dir), "--epochs", "2", *TINY, cwd=tmp_path)
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    result = mnist_tui("export", str(run_dir), "--out", "m.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    header, *rows = (tmp_path / "m.csv").read_text().splitlines()
+    assert header.startswith("epoch,") and [row.split(",")[0] for row in rows] == ["1", "2"]
+    missing = mnist_tui("export", str(tmp_path / "nothing"), cwd=tmp_path)
+    assert missing.returncode == 2 and "not a run folder" in missing.stderr
