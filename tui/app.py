@@ -28,7 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -77,6 +77,17 @@ if TYPE_CHECKING:
 SHORT_HEIGHT = 40
 #: Quitting while training waits this long for the run to stop cleanly.
 QUIT_GRACE_SECONDS = 1.5
+
+
+class MainScreen(Screen[None]):
+    """The app's own screen (under any modal one): it re-lays the app out when the terminal is
+    resized. The app's own Resize handler runs before the app knows its new size; a screen's
+    runs after, and background screens get it too, so a resize under a modal is not lost."""
+
+    def on_resize(self, event: events.Resize) -> None:
+        app = self.app
+        if isinstance(app, MnistApp):
+            app.adapt_layout(event.size.width)
 
 
 class MnistApp(BrowseActions, QueueActions, App[None]):
@@ -128,6 +139,7 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
         self._training_done = threading.Event()
         self._training_done.set()
         self._epochs = 0
+        self._was_narrow = False
         self.job_queue: JobQueue | None = None
         self._noted: str | None = None
         self.start_from = None
@@ -136,6 +148,9 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
             self.initial_config = dataclasses.replace(PRESETS["default"], device=device)
         except ConfigError:
             self.initial_config = PRESETS["default"]
+
+    def get_default_screen(self) -> Screen[Any]:
+        return MainScreen(id="_default")
 
     def compose(self) -> ComposeResult:
         yield AppHeader()
@@ -155,6 +170,7 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
     def on_mount(self) -> None:
         self.query_one(QueueView).display = False
         self.show_panel = self.size.width >= NARROW_WIDTH
+        self._was_narrow = self.size.width < NARROW_WIDTH
         self._apply_layout()
         self._update_header()
         if self.initial_config.device != self.device:
@@ -549,16 +565,22 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
     def watch_show_form(self) -> None:
         self._apply_layout()
 
-    def on_resize(self) -> None:
-        if self.size.width < NARROW_WIDTH and self.show_form and self.show_panel:
+    def adapt_layout(self, width: int) -> None:
+        """After a resize: below `NARROW_WIDTH` the form and the panel take turns (the panel
+        gives way); back above it both are shown again."""
+        if width < NARROW_WIDTH and self.show_form and self.show_panel:
             self.show_panel = False
+        elif width >= NARROW_WIDTH and self._was_narrow:
+            self.show_form = self.show_panel = True
+        self._was_narrow = width < NARROW_WIDTH
         self._apply_layout()
 
     def _apply_layout(self) -> None:
         if not self.is_mounted:
             return
-        self.screen.set_class(self.size.width < NARROW_WIDTH, "-narrow")
-        self.screen.set_class(self.size.height < SHORT_HEIGHT, "-short")
+        screen = self.query_one(ConfigForm).screen  # the main screen, even under a modal
+        screen.set_class(self.size.width < NARROW_WIDTH, "-narrow")
+        screen.set_class(self.size.height < SHORT_HEIGHT, "-short")
         self.query_one(ConfigForm).display = self.show_form
         self.query_one(CheckpointPanel).display = self.show_panel
 

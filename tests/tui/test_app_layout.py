@@ -146,3 +146,43 @@ def test_key_table_lists_every_key() -> None:
     for binding in [*APP_KEYS, *CheckpointPanel.BINDINGS, *QueueView.BINDINGS]:
         assert f"`{binding.key}`" in table, binding.key  # type: ignore[union-attr]
     assert "| checkpoint panel | `m` | Mark the run to compare its curves |" in table
+
+
+@run_async
+async def test_the_layout_follows_a_resize_of_the_terminal(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    from tui.screens.confirm import ConfirmScreen
+    from tui.widgets.charts import LossChart
+    from tui.widgets.checkpoint_panel import CheckpointPanel
+    from tui.widgets.config_form import ConfigForm
+    from tui.widgets.results import ResultsTable
+
+    app = make_app(tmp_path / "runs", tiny_dataset)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(app, pilot)
+        form, panel = app.query_one(ConfigForm), app.query_one(CheckpointPanel)
+        main = form.screen
+        assert form.display and panel.display and not main.has_class("-narrow")
+
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.2)
+        assert main.has_class("-narrow") and main.has_class("-short")
+        assert form.display and not panel.display  # they take turns
+        assert app.query_one(LossChart).size.width > 0
+        assert app.query_one(ResultsTable).size.width > 0
+        await pilot.press("ctrl+o")
+        await pilot.pause(0.1)
+        assert panel.display and not form.display
+
+        await pilot.resize_terminal(160, 48)
+        await pilot.pause(0.2)
+        assert form.display and panel.display and not main.has_class("-narrow")
+
+        # Resized under a modal screen: the main screen (not the modal) takes the classes.
+        app.push_screen(ConfirmScreen("?"))
+        await pilot.pause(0.1)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.2)
+        assert main.has_class("-narrow") and not app.screen.has_class("-narrow")
+        assert not panel.display
