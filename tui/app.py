@@ -138,6 +138,8 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
         self._stop_requested = threading.Event()
         self._training_done = threading.Event()
         self._training_done.set()
+        #: The worker of the run or queue being trained (its end is `_training_over`).
+        self._training_worker: Worker[None] | None = None
         self._epochs = 0
         self._was_narrow = False
         self.job_queue: JobQueue | None = None
@@ -269,7 +271,8 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
         self.query_one(ConfigForm).set_training(True)
         self._show_history([])
         self.query_one(EpochProgressBar).reset("starting…")
-        return self._train(source)
+        self._training_worker = self._train(source)
+        return self._training_worker
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training")
     def _train(self, source: EventSource) -> None:
@@ -279,10 +282,7 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
         def should_stop() -> bool:
             return worker.is_cancelled or stop.is_set()
 
-        try:
-            run_in_torch_thread(pump_events, _events_of(source, should_stop), self.post_message)
-        finally:
-            self._training_done.set()
+        run_in_torch_thread(pump_events, _events_of(source, should_stop), self.post_message)
 
     def action_stop(self) -> None:
         """Ask the run to stop: the engine sees it before the next batch."""
@@ -409,6 +409,13 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
             self._training_over(worker)
 
     def _training_over(self, worker: Worker[Any]) -> None:
+        """The training worker ended. `_training_done` is set here, on the UI thread, after
+        every message the worker posted: a run or queue started from then on is never taken
+        for the one that ended. A worker that is no longer the current one is ignored."""
+        if worker is not self._training_worker:
+            return
+        self._training_worker = None
+        self._training_done.set()
         if worker.state == WorkerState.ERROR:
             self.run_state = "failed"
             self.notify(str(worker.error), title="Run failed", severity="error", timeout=15)

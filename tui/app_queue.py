@@ -141,14 +141,11 @@ class QueueActions:
         self._show_history([])
         self.query_one(EpochProgressBar).reset("queue starting…")
         self._refresh_queue(show=True)
-        self._run_sweep(sweep)
+        self._training_worker = self._run_sweep(sweep)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training")
     def _run_sweep(self: MnistApp, sweep: Sweep) -> None:
-        try:
-            run_in_torch_thread(pump_sweep, sweep, self.post_message)
-        finally:
-            self._training_done.set()
+        run_in_torch_thread(pump_sweep, sweep, self.post_message)
 
     def _sweep_event(self: MnistApp, event: SweepEvent) -> None:
         """A sweep event (on the UI thread): the queue view, and a word on jobs that end."""
