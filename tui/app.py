@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -77,6 +78,21 @@ if TYPE_CHECKING:
 SHORT_HEIGHT = 40
 #: Quitting while training waits this long for the run to stop cleanly.
 QUIT_GRACE_SECONDS = 1.5
+
+
+Handler = TypeVar("Handler", bound=Callable[..., None])
+
+
+def _while_running(handler: Handler) -> Handler:
+    """A worker's message can arrive after the app has begun to exit (a run's last events,
+    the worker's end): its widgets are gone then, so such a message is dropped."""
+
+    @functools.wraps(handler)
+    def guarded(self: App[None], *args: Any) -> None:
+        if self.is_running:
+            handler(self, *args)
+
+    return guarded  # type: ignore[return-value]
 
 
 class MainScreen(Screen[None]):
@@ -309,6 +325,7 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
     # -- training messages ----------------------------------------------------------------
 
     @on(RunBegan)
+    @_while_running
     def _run_began(self, message: RunBegan) -> None:
         event = message.event
         self.live_run = Path(event.run_dir)
@@ -328,6 +345,7 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
             self.notify(event.note, title="Data set", severity="warning")
 
     @on(EpochProgress)
+    @_while_running
     def _progress(self, message: EpochProgress) -> None:
         event = message.event
         self.query_one(EpochProgressBar).show(
@@ -343,6 +361,7 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
             self.run_state = f"training {event.epoch}/{self._epochs}"
 
     @on(EpochCompleted)
+    @_while_running
     def _epoch_completed(self, message: EpochCompleted) -> None:
         event = message.event
         row = event.to_dict()
@@ -360,11 +379,13 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
             self.run_state = f"training {event.epoch}/{self._epochs}"
 
     @on(CheckpointWritten)
+    @_while_running
     def _checkpoint_written(self, message: CheckpointWritten) -> None:
         run_dir = Path(message.event.path).parent.parent
         self.query_one(CheckpointPanel).refresh_run(run_dir)
 
     @on(RunEnded)
+    @_while_running
     def _run_ended(self, message: RunEnded) -> None:
         event = message.event
         self.run_state = event.status
@@ -380,6 +401,7 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
             self.notify(summary, title=f"Run {event.status}")
 
     @on(RunDiverged)
+    @_while_running
     def _run_diverged(self, message: RunDiverged) -> None:
         event = message.event
         self.run_state = "diverged"
@@ -392,11 +414,13 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
         self.notify(f"{event.reason}.{kept}", title="Run diverged", severity="error", timeout=15)
 
     @on(RunFailed)
+    @_while_running
     def _run_failed(self, message: RunFailed) -> None:
         self.run_state = f"failed ({message.kind})"
         self.query_one(EpochProgressBar).idle(f"failed: {message.text}")
         self.notify(message.text, title=f"Run failed: {message.kind}", severity="error", timeout=15)
 
+    @_while_running
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker: Worker[Any] = event.worker
         if worker.group == "loading" and event.state == WorkerState.SUCCESS:
@@ -436,6 +460,7 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
     # -- the queue and the sweep's messages -----------------------------------------------
 
     @on(JobUpdate)
+    @_while_running
     def _job_update(self, message: JobUpdate) -> None:
         self._sweep_event(message.event)
         self._update_header()

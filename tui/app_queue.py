@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from textual import work
+from textual.worker import get_current_worker
 
 from mlp_core.config import ConfigError, TrainConfig
 from tui.widgets.config_form import ConfigForm
@@ -145,7 +146,8 @@ class QueueActions:
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training")
     def _run_sweep(self: MnistApp, sweep: Sweep) -> None:
-        run_in_torch_thread(pump_sweep, sweep, self.post_message)
+        worker = get_current_worker()
+        run_in_torch_thread(pump_sweep, sweep, self.post_message, lambda: worker.is_cancelled)
 
     def _sweep_event(self: MnistApp, event: SweepEvent) -> None:
         """A sweep event (on the UI thread): the queue view, and a word on jobs that end."""

@@ -118,13 +118,17 @@ def pump_events(events: Iterable[Event], post: Callable[[Any], object]) -> None:
             close()
 
 
-def pump_sweep(sweep: Sweep, post: Callable[[Any], object]) -> None:
+def pump_sweep(
+    sweep: Sweep, post: Callable[[Any], object], is_cancelled: Callable[[], bool] = lambda: False
+) -> None:
     """Run a sweep, posting every sweep event as a JobUpdate (for the queue view) and the
     training events of one job at a time as the usual messages (charts, table, progress).
 
     With one device the jobs run one after another and each is followed in turn; with several
     side by side, the screen follows one job until it ends, then the next one that starts.
     An error of the sweep itself (a device missing) becomes a RunFailed message.
+    `is_cancelled` (the worker's) is polled at each event: once true, the sweep is stopped
+    (its jobs end after their batch), as the app's quit or a cancelled worker wants.
     """
     from mlp_core.events import RunStarted as Started
     from mlp_core.sweep import JobEvent, JobFinished
@@ -133,6 +137,8 @@ def pump_sweep(sweep: Sweep, post: Callable[[Any], object]) -> None:
     events = sweep.run()
     try:
         for event in events:
+            if is_cancelled() and not sweep.stopping:
+                sweep.stop()
             post(JobUpdate(event))
             if isinstance(event, JobEvent):
                 if followed is None and isinstance(event.event, Started):

@@ -85,3 +85,29 @@ async def test_ctrl_s_stops_a_running_queue_and_a_running_job_can_be_cancelled(
         await wait_until(pilot, lambda: not app.is_training, timeout=10)
         assert app.sweep is None and not torch_thread_busy()
         assert view.states[2] == "cancelled" and view.states[3] == "waiting"
+
+
+@run_async
+async def test_a_cancelled_queue_worker_stops_its_sweep(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    app = make_app(tmp_path / "runs", tiny_dataset)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(app, pilot)
+        app._job_queue().add_many([LONG, LONG])
+        app.action_run_queue()
+        view = app.query_one(QueueView)
+        await wait_until(pilot, lambda: view.states.get(1) == "running", timeout=20)
+        app.workers.cancel_group(app, "training")
+        await wait_until(pilot, lambda: not torch_thread_busy(), timeout=5)
+        assert app._job_queue().get(2).state == "waiting"
+
+        # Exiting with a queue running (Textual cancels the worker): the training thread stops
+        # too, and its last messages after the exit raise nothing.
+        app.action_run_queue()
+        await wait_until(pilot, lambda: app._job_queue().get(2).state == "running", timeout=20)
+        app.exit()
+    deadline = time.monotonic() + 5
+    while torch_thread_busy():
+        assert time.monotonic() < deadline, "the queue went on training after the app exited"
+        time.sleep(0.02)
