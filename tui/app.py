@@ -44,6 +44,7 @@ from tui.app_browse import NARROW_WIDTH, BrowseActions
 from tui.app_queue import QueueActions
 from tui.keys import APP_KEYS, PALETTE_COMMANDS
 from tui.messages import (
+    BackendLoaded,
     CheckpointWritten,
     EpochCompleted,
     EpochProgress,
@@ -199,9 +200,26 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
 
     # -- loading behind the first screen --------------------------------------------------
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="loading")
-    def _load(self) -> Backend:
-        return load_backend(self.data_dir, self.device, self._given_dataset)
+    def _load(self) -> None:
+        """Load torch and the data set in a daemon thread, not a Textual worker: the app's exit
+        waits for its workers, and an import of torch cannot be interrupted. Quitting while
+        it loads then exits at once; the thread is abandoned."""
+        thread = threading.Thread(target=self._load_in_thread, name="loading", daemon=True)
+        thread.start()
+
+    def _load_in_thread(self) -> None:
+        started = time.perf_counter()
+        try:
+            backend = load_backend(self.data_dir, self.device, self._given_dataset)
+        except Exception as exc:  # whatever it is, the app must say it and go on
+            reason = f"loading failed: {type(exc).__name__}: {exc}"
+            backend = Backend(None, reason, None, None, time.perf_counter() - started)
+        self.post_message(BackendLoaded(backend))
+
+    @on(BackendLoaded)
+    @_while_running
+    def _backend_loaded(self, message: BackendLoaded) -> None:
+        self._loaded(message.backend)
 
     def _loaded(self, backend: Backend) -> None:
         self.backend = backend
@@ -423,13 +441,7 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
     @_while_running
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker: Worker[Any] = event.worker
-        if worker.group == "loading" and event.state == WorkerState.SUCCESS:
-            self._loaded(worker.result)
-        elif worker.group == "loading" and event.state == WorkerState.ERROR:
-            self.run_state = "no data"
-            self._status(f"Loading failed: {worker.error}")
-            self.notify(str(worker.error), title="Loading failed", severity="error")
-        elif worker.group == "training" and worker.is_finished:
+        if worker.group == "training" and worker.is_finished:
             self._training_over(worker)
 
     def _training_over(self, worker: Worker[Any]) -> None:

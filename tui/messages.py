@@ -82,6 +82,14 @@ class RunFailed(Message):
         self.run_dir = run_dir
 
 
+class BackendLoaded(Message):
+    """The loading thread is done: `backend` holds the data set and device, or why not."""
+
+    def __init__(self, backend: Any) -> None:
+        super().__init__()
+        self.backend = backend
+
+
 class JobUpdate(Message):
     """An event of a sweep (`mlp_core.sweep`: SweepStarted, JobStarted, JobEvent, JobFinished,
     SweepFinished), for the queue view. Progress inside a job replaces the previous one."""
