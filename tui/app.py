@@ -275,21 +275,14 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
         except ConfigError as exc:
             self.notify(str(exc), title="Cannot start", severity="error")
             return
-        start = None
-        if self.start_from is not None:
-            from mlp_core.checkpoint import CheckpointError, load_checkpoint
-
-            try:
-                start = load_checkpoint(self.start_from)
-            except CheckpointError as exc:
-                self.notify(str(exc), title="Cannot continue", severity="error")
-                return
-            self.start_from = None
+        start, self.start_from = self.start_from, None
+        if start is not None:
             self._update_start_from()
         self.start_training(config, start=start)
 
-    def start_training(self, config: TrainConfig, start: Checkpoint | None = None) -> None:
-        """Train `config` (from `start`, a loaded checkpoint, to resume or fork)."""
+    def start_training(self, config: TrainConfig, start: Checkpoint | Path | None = None) -> None:
+        """Train `config` (from `start`, a checkpoint or its file, to resume or fork). A file is
+        read by the worker: a checkpoint that cannot be read fails the run with the reason."""
         assert self.backend is not None and self.backend.dataset is not None
         source = training_source(
             config, self.backend.dataset, self.runs_dir, start, self.progress_interval
@@ -546,25 +539,17 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
         self.show_run(self.selected_run)
 
     def action_resume_selected(self) -> None:
-        """Train from the highlighted checkpoint with the form's config (the engine resumes in
-        place when only epochs or device changed, and forks a new run otherwise)."""
-        from mlp_core.checkpoint import CheckpointError, load_checkpoint
-
+        """Train from the highlighted checkpoint with the form's config now (the engine resumes
+        in place when only epochs or device changed, and forks a new run otherwise)."""
         if self.selected_checkpoint is None:
             self.notify("Highlight a checkpoint in the panel first (ctrl+o).")
             return
-        if self.is_training or self.backend is None or self.backend.dataset is None:
+        if self.is_training:
             self.action_start()  # says why not
             return
-        try:
-            checkpoint = load_checkpoint(self.selected_checkpoint)
-            config = self.query_one(ConfigForm).config()
-        except (CheckpointError, ConfigError) as exc:
-            self.notify(str(exc), title="Cannot continue", severity="error")
-            return
-        self.start_from = None
+        self.start_from = self.selected_checkpoint
         self._update_start_from()
-        self.start_training(config, start=checkpoint)
+        self.action_start()
 
     def action_rescan(self) -> None:
         self.query_one(CheckpointPanel).rescan()

@@ -77,19 +77,21 @@ def training_source(
     config: TrainConfig,
     dataset: Dataset,
     runs_dir: Path,
-    start: Checkpoint | None = None,
+    start: Checkpoint | Path | None = None,
     progress_interval: float = 0.25,
 ) -> EventSource:
-    """The usual source: `mlp_core.train()` in this process."""
+    """The usual source: `mlp_core.train()` in this process. A checkpoint given as a file is
+    read here, in the worker (a CheckpointError then fails the run like any training error)."""
 
     def source(should_stop: Callable[[], bool]) -> Iterator[Event]:
+        from mlp_core.checkpoint import load_checkpoint
         from mlp_core.trainer import train
 
         return train(
             config,
             dataset,
             runs_dir=runs_dir,
-            start=start,
+            start=load_checkpoint(start) if isinstance(start, Path) else start,
             should_stop=should_stop,
             progress_interval=progress_interval,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from app_helpers import (
     make_app,
     past_run,
@@ -200,3 +201,38 @@ async def test_hand_edited_runs_are_listed_and_shown_without_crashing(
         await pilot.pause(0.2)
         assert "best     epoch 1: val –" in "\n".join(screen_lines(app))
         assert app.is_running
+
+
+@run_async
+async def test_a_checkpoint_is_read_by_the_worker_and_an_unreadable_one_fails_the_run(
+    tmp_path: Path, tiny_dataset: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import mlp_core.checkpoint
+
+    readers: list[str] = []
+    real_load = mlp_core.checkpoint.load_checkpoint
+
+    def load_checkpoint(path: Path) -> object:
+        readers.append(threading.current_thread().name)
+        return real_load(path)
+
+    monkeypatch.setattr(mlp_core.checkpoint, "load_checkpoint", load_checkpoint)
+    runs_dir = tmp_path / "runs"
+    run = past_run(runs_dir, tiny_dataset, epochs=1)
+    app = make_app(runs_dir, tiny_dataset)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(app, pilot)
+        panel = app.query_one(CheckpointPanel)
+        await wait_until(pilot, lambda: len(panel.runs) == 1)
+        set_form(app, {"hidden": "24", "epochs": "2", "batch_size": "64", "val_split": "100"})
+        last = run / "checkpoints" / "last.safetensors"
+        last.write_bytes(b"\x00garbage")  # spoilt after the panel read it
+        app.selected_run, app.selected_checkpoint = run, last
+        await app.run_action("resume_selected")
+        await wait_until(pilot, lambda: not app.is_training)
+        await pilot.pause(0.1)
+        assert readers and "MainThread" not in readers
+        assert app.run_state == "failed (checkpoint)"
+        assert "Run failed: checkpoint" in [n.title for n in app._notifications]
