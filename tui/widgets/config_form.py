@@ -75,6 +75,8 @@ class GridValue:
     __hash__ = None  # type: ignore[assignment]
 
 
+#: The messages of the form's own controls (prevented while the form fills itself).
+FIELD_CHANGES = (Input.Changed, Select.Changed, Checkbox.Changed)
 #: What a number field may hold as typed: digits, a sign, a decimal point, an exponent, commas.
 RESTRICT = {"int": r"[-+0-9, ]*", "float": r"[-+0-9.eE, ]*"}
 #: Why Start refuses a list (the queue takes it).
@@ -191,18 +193,13 @@ class ConfigForm(VerticalScroll):
     ]
 
     class Changed(Message):
-        """The form's values changed; `valid` says whether Start would accept them."""
-
-        def __init__(self, valid: bool) -> None:
-            super().__init__()
-            self.valid = valid
+        """The form's values changed (typed, or filled from a preset, run or checkpoint)."""
 
     def __init__(self, initial: TrainConfig, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.initial = initial
         #: Images in the training set, once known (val_split must be smaller).
         self.train_size: int | None = None
-        self._filling = False
         #: ``grid: 4 runs (hidden × lr) · ...`` while a field holds a list, else "".
         self.grid_text = ""
 
@@ -290,9 +287,6 @@ class ConfigForm(VerticalScroll):
             if isinstance(value, GridValue) and name != "device"
         }
 
-    def grid_size(self) -> int:
-        return math.prod(len(values) for values in self.grid().values())
-
     def devices(self) -> list[str] | None:
         """The devices of a device list (jobs side by side), or None for a single device."""
         device = self.raw_values()["device"]
@@ -320,18 +314,19 @@ class ConfigForm(VerticalScroll):
         return TrainConfig(**self.raw_values())
 
     def fill(self, config: TrainConfig, keep_device: bool = False) -> None:
-        """Put `config`'s values in the form (the device stays as it was with keep_device)."""
-        self._filling = True
-        try:
+        """Put `config`'s values in the form (the device stays as it was with keep_device).
+
+        The fields' own Changed messages are prevented (each would revalidate the whole form,
+        and the preset selector's would fill it again): one revalidation, one `Changed`."""
+        with self.prevent(*FIELD_CHANGES):
             for name in FIELDS:
                 if keep_device and name == "device":
                     continue
                 self._set_value(name, getattr(config, name))
             preset = self._matching_preset(config)
             self.query_one("#preset", Select).value = preset or Select.NULL
-        finally:
-            self._filling = False
         self.revalidate()
+        self.post_message(self.Changed())
 
     def _set_value(self, name: str, value: Any) -> None:
         widget = self.field(name)
@@ -409,8 +404,6 @@ class ConfigForm(VerticalScroll):
     @on(Checkbox.Changed)
     @on(Select.Changed)
     def _field_changed(self, event: Message) -> None:
-        if self._filling:
-            return
         control = getattr(event, "control", None)
         if isinstance(control, Select) and control.id == "preset":
             if control.value in PRESETS:
@@ -421,7 +414,7 @@ class ConfigForm(VerticalScroll):
         ):
             self.revalidate()
             self._clear_preset_if_changed()
-            self.post_message(self.Changed(not self.problems()))
+            self.post_message(self.Changed())
 
     def _clear_preset_if_changed(self) -> None:
         """The preset selector says `custom` once a value no longer matches the preset."""
@@ -432,11 +425,8 @@ class ConfigForm(VerticalScroll):
         selector = self.query_one("#preset", Select)
         matching = self._matching_preset(config) if config else None
         if selector.value != (matching or Select.NULL):
-            self._filling = True
-            try:
+            with self.prevent(Select.Changed):
                 selector.value = matching or Select.NULL
-            finally:
-                self._filling = False
 
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         """Show the focused field's help under the form (tooltips need a mouse)."""
