@@ -235,6 +235,7 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
             return
         form = self.query_one(ConfigForm)
         form.train_size = len(dataset.train_labels)
+        form.cpu_only = not backend.cuda
         form.revalidate()
         self.run_state = "ready"
         self._status(

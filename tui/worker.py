@@ -201,6 +201,8 @@ class Backend:
     device_label: str | None
     device_error: str | None
     seconds: float
+    #: A CUDA device is seen (`auto` is then a GPU, not the CPU).
+    cuda: bool = False
 
 
 def load_backend(data_dir: Path | None, device: str, dataset: Dataset | None = None) -> Backend:
@@ -220,6 +222,13 @@ def load_backend(data_dir: Path | None, device: str, dataset: Dataset | None = N
             dataset = load_dataset(data_dir)
         except DatasetError as exc:
             dataset_error = str(exc)
+    import torch
+
     return Backend(
-        dataset, dataset_error, device_label, device_error, time.perf_counter() - started
+        dataset,
+        dataset_error,
+        device_label,
+        device_error,
+        time.perf_counter() - started,
+        torch.cuda.is_available(),
     )

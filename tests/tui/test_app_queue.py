@@ -8,10 +8,12 @@ import dataclasses
 import json
 from pathlib import Path
 
+import pytest
 from app_helpers import make_app, run_async, set_form, wait_loaded, wait_until
+from textual.widgets import Label
 
 from data.mnist import Dataset
-from mlp_core.config import TrainConfig
+from mlp_core.config import ConfigError, TrainConfig
 from tui.screens.confirm import ConfirmScreen
 from tui.widgets.charts import LossChart
 from tui.widgets.checkpoint_panel import CheckpointPanel
@@ -75,11 +77,23 @@ async def test_a_2x2_grid_shows_its_count_and_runs_four_jobs(
 
         # A list of devices runs jobs side by side (one per device); it is no grid dimension.
         form.field("device").focus()
-        await pilot.press("end", "ctrl+u", *"cpu,auto")
+        await pilot.press("end", "ctrl+u", *"cpu,cuda:1")
         await pilot.pause()
-        assert form.devices() == ["cpu", "auto"] and len(form.grid_configs()) == 4
-        assert "on cpu, auto side by side" in form.grid_text
+        assert form.devices() == ["cpu", "cuda:1"] and len(form.grid_configs()) == 4
+        assert "on cpu, cuda:1 side by side" in form.grid_text
         assert form.grid_text in str(app.query_one("#status").content)
+        # The CPU twice (auto is the CPU without a GPU) is refused, with the reason.
+        assert form.cpu_only
+        await pilot.press("ctrl+u", *"cpu,auto")
+        await pilot.pause()
+        reason = "names the CPU twice (cpu, auto)"
+        assert reason in str(app.query_one("#reason-device", Label).content)
+        with pytest.raises(ConfigError, match="CPU twice"):
+            form.devices()
+        app._notifications.clear()
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert any(reason in n.message for n in app._notifications)
 
 
 @run_async

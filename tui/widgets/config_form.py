@@ -167,6 +167,17 @@ def _single_problems(values: dict[str, Any], train_size: int | None) -> dict[str
     return problems
 
 
+def device_list_problem(value: Any, cpu_only: bool) -> str | None:
+    """Why a device list is refused: side-by-side jobs need one device each, and the CPU is one
+    device however it is named (`auto` is the CPU where no GPU is seen: `cpu_only`)."""
+    if not isinstance(value, GridValue):
+        return None
+    cpus = [d for d in value.values if d == "cpu" or (d == "auto" and cpu_only)]
+    if len(cpus) > 1:
+        return f"names the CPU twice ({', '.join(cpus)}): side by side needs one device each"
+    return None
+
+
 class FieldValidator(Validator):
     """Validates one field of the form by asking TrainConfig about the whole form."""
 
@@ -178,7 +189,7 @@ class FieldValidator(Validator):
     def validate(self, value: str) -> ValidationResult:
         values = self.form.raw_values()
         values[self.name] = parse(self.name, value)
-        reason = problems_of(values, self.form.train_size, grid_ok=True).get(self.name)
+        reason = self.form.problems_in(values, grid_ok=True).get(self.name)
         return self.failure(reason) if reason else self.success()
 
 
@@ -200,6 +211,8 @@ class ConfigForm(VerticalScroll):
         self.initial = initial
         #: Images in the training set, once known (val_split must be smaller).
         self.train_size: int | None = None
+        #: No GPU is seen (once known): `auto` is then the CPU.
+        self.cpu_only = False
         #: ``grid: 4 runs (hidden × lr) · ...`` while a field holds a list, else "".
         self.grid_text = ""
 
@@ -277,7 +290,15 @@ class ConfigForm(VerticalScroll):
 
     def problems(self, grid_ok: bool = False) -> dict[str, str]:
         """Why each refused field is refused; a list is refused unless `grid_ok`."""
-        return problems_of(self.raw_values(), self.train_size, grid_ok)
+        return self.problems_in(self.raw_values(), grid_ok)
+
+    def problems_in(self, values: dict[str, Any], grid_ok: bool) -> dict[str, str]:
+        """`problems_of` these values, and a device list that names the CPU twice."""
+        problems = problems_of(values, self.train_size, grid_ok)
+        reason = device_list_problem(values.get("device"), self.cpu_only)
+        if reason and grid_ok:
+            problems.setdefault("device", reason)
+        return problems
 
     def grid(self) -> dict[str, list[Any]]:
         """The fields holding a list of values (but the device), each with its values."""
@@ -288,8 +309,12 @@ class ConfigForm(VerticalScroll):
         }
 
     def devices(self) -> list[str] | None:
-        """The devices of a device list (jobs side by side), or None for a single device."""
+        """The devices of a device list (jobs side by side), or None for a single device;
+        ConfigError when the list names the CPU twice (`cpu,auto` without a GPU)."""
         device = self.raw_values()["device"]
+        reason = device_list_problem(device, self.cpu_only)
+        if reason:
+            raise ConfigError(f"device {reason}")
         return list(device.values) if isinstance(device, GridValue) else None
 
     def grid_configs(self) -> list[TrainConfig]:
@@ -387,8 +412,11 @@ class ConfigForm(VerticalScroll):
 
     def _show_grid(self, invalid: bool) -> None:
         """``grid: 6 runs (hidden × lr) · ctrl+g queues them`` under the buttons."""
-        grid, devices = self.grid(), self.devices()
-        text = ""
+        grid, text = self.grid(), ""
+        try:
+            devices = self.devices()
+        except ConfigError:
+            devices, invalid = None, True
         if grid or devices:
             count = math.prod(len(values) for values in grid.values())
             text = f"grid: {count} run{'s' if count > 1 else ''}"
