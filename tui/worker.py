@@ -45,12 +45,13 @@ def run_in_torch_thread(function: Callable[..., Result], *args: Any) -> Result:
     checkpoint on the CPU should use it too.
     """
     global _torch_executor, _torch_busy
-    if _torch_executor is None:
-        _torch_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torch")
-    with _busy_lock:
+    with _busy_lock:  # two first callers at once must not make two torch threads
+        if _torch_executor is None:
+            _torch_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torch")
+        executor = _torch_executor
         _torch_busy += 1
     try:
-        return _torch_executor.submit(function, *args).result()
+        return executor.submit(function, *args).result()
     finally:
         with _busy_lock:
             _torch_busy -= 1

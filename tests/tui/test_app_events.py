@@ -4,6 +4,7 @@ notifications and a run state, and the app stays usable."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -178,3 +179,33 @@ def test_a_failed_run_is_marked_failed_on_disk(
     assert info["status"] == "failed" and "out of memory" in info["error"]
     assert isinstance(posted[-1], RunFailed) and posted[-1].kind == "out of memory"
     assert not any(isinstance(m, RunEnded) for m in posted)
+
+
+def test_callers_at_once_share_one_torch_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import tui.worker
+
+    made: list[object] = []
+
+    def slow_executor(*args: object, **kwargs: object) -> ThreadPoolExecutor:
+        made.append(object())
+        time.sleep(0.05)  # the window in which another first caller would make its own
+        return ThreadPoolExecutor(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tui.worker, "ThreadPoolExecutor", slow_executor)
+    monkeypatch.setattr(tui.worker, "_torch_executor", None)
+    idents: list[int] = []
+    callers = [
+        threading.Thread(
+            target=lambda: idents.append(tui.worker.run_in_torch_thread(threading.get_ident))
+        )
+        for _ in range(4)
+    ]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert len(made) == 1 and len(set(idents)) == 1
+    tui.worker._torch_executor.shutdown()  # type: ignore[union-attr]
