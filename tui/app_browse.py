@@ -244,7 +244,7 @@ class BrowseActions:
         if run is None:
             self.notify("Highlight a run or a checkpoint in the panel first (ctrl+o).")
             return
-        if run == self.live_run:
+        if run in self._training_runs():
             self.notify("That run is training: stop it first (ctrl+s).", severity="warning")
             return
         if checkpoint is not None:
@@ -258,9 +258,24 @@ class BrowseActions:
 
         self.push_screen(ConfirmScreen(question, title="Delete"), answered)
 
+    def _training_runs(self: MnistApp) -> set[Path]:
+        """The run on screen while it trains, and the folder of every queue job running now
+        (side by side, the screen follows only one of them)."""
+        running = {self.live_run} if self.live_run is not None else set()
+        if self.job_queue is not None:
+            running |= {
+                Path(job.run_dir)
+                for job in self.job_queue.jobs()
+                if job.state == "running" and job.run_dir
+            }
+        return running
+
     def _delete(self: MnistApp, run: Path, checkpoint: Path | None) -> None:
         from mlp_core.runs import RunError, delete_checkpoint, delete_run
 
+        if run in self._training_runs():  # it started while the question was asked
+            self.notify("That run is training: stop it first (ctrl+s).", severity="warning")
+            return
         try:
             if checkpoint is not None:
                 delete_checkpoint(checkpoint)

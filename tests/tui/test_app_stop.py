@@ -111,3 +111,31 @@ async def test_a_cancelled_queue_worker_stops_its_sweep(
     while torch_thread_busy():
         assert time.monotonic() < deadline, "the queue went on training after the app exited"
         time.sleep(0.02)
+
+
+@run_async
+async def test_the_folder_of_a_running_queue_job_cannot_be_deleted(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    from tui.screens.confirm import ConfirmScreen
+
+    app = make_app(tmp_path / "runs", tiny_dataset)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(app, pilot)
+        app._job_queue().add_many([LONG])
+        app.action_run_queue()
+        queue = app._job_queue()
+        await wait_until(pilot, lambda: queue.get(1).run_dir != "", timeout=20)
+        run = Path(queue.get(1).run_dir)
+        # Side by side, the screen follows one job only: this one is not the live run.
+        app.live_run = None
+        app.selected_run, app.selected_checkpoint = run, None
+        await pilot.press("ctrl+o", "delete")
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any("is training" in n.message for n in app._notifications)
+        # Asked before the job started, answered after: still refused.
+        app._delete(run, None)
+        assert run.is_dir()
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: not app.is_training, timeout=10)
