@@ -159,6 +159,8 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
         self._training_worker: Worker[None] | None = None
         self._epochs = 0
         self._was_narrow = False
+        self._status_text = ""
+        self._grid_shown = False
         self.job_queue: JobQueue | None = None
         self._noted: str | None = None
         self.start_from = None
@@ -485,7 +487,10 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
             self._update_start_from()
         grid = self.query_one(ConfigForm).grid_text
         if grid:  # also here: under the buttons it can be out of sight at 80x24
-            self._status(grid)
+            self.query_one("#status", Static).update(grid)
+            self._grid_shown = True
+        elif self._grid_shown:  # the list is gone: the status it covered comes back
+            self._status(self._status_text)
 
     @on(CheckpointPanel.MarksChanged)
     def _marks_changed(self, message: CheckpointPanel.MarksChanged) -> None:
@@ -628,6 +633,8 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
         self.sub_title = f"{self.device_label} · {state}"
 
     def _status(self, text: str) -> None:
+        """The status line (a grid's size covers it while the form holds a list)."""
+        self._status_text, self._grid_shown = text, False
         self.query_one("#status", Static).update(text)
 
     def _show_history(self, rows: list[dict[str, Any]]) -> None:

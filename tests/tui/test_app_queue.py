@@ -150,3 +150,22 @@ async def test_a_failing_job_does_not_stop_the_queue_and_waiting_jobs_cancel_or_
             "See the data set",
         ):
             assert title in titles, title
+
+
+@run_async
+async def test_the_status_line_comes_back_when_the_list_is_removed(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    app = make_app(tmp_path / "runs", tiny_dataset)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(app, pilot)
+        status = app.query_one("#status")
+        normal = _text(status)
+        assert "tiny: 600 train" in normal
+        app.query_one(ConfigForm).field("hidden").focus()
+        await pilot.press("end", "ctrl+u", *"16,24")
+        await pilot.pause()
+        assert _text(status).startswith("grid: 2 runs")
+        await pilot.press("ctrl+u", *"16")
+        await pilot.pause()
+        assert _text(status) == normal
