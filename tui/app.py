@@ -395,8 +395,11 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
     @on(CheckpointWritten)
     @_while_running
     def _checkpoint_written(self, message: CheckpointWritten) -> None:
-        run_dir = Path(message.event.path).parent.parent
-        self.query_one(CheckpointPanel).refresh_run(run_dir)
+        event = message.event
+        path = Path(event.path)
+        row = next((r for r in reversed(self.history) if r.get("epoch") == event.epoch), {})
+        panel = self.query_one(CheckpointPanel)
+        panel.checkpoint_written(path.parent.parent, path, event.kind, event.epoch, row)
 
     @on(RunEnded)
     @_while_running

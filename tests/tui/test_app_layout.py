@@ -131,9 +131,20 @@ def test_screenshot_svg(tmp_path: Path, tiny_dataset: Dataset) -> None:
             return app.export_screenshot()
 
     import asyncio
+    import html
+    import re
 
     svg = asyncio.run(scenario())
-    assert svg.startswith("<svg") and "mnist" in svg
+    assert svg.startswith("<svg")
+    # The text drawn, tags removed: the picture holds the real screen.
+    text = html.unescape(re.sub(r"<[^>]+>", "", svg)).replace("\xa0", " ")
+    assert "mnist-tui" in text and "ready" in text
+    for label in ("preset", "hidden units", "learning rate", "batch size", "epochs"):
+        assert label in text, label
+    for key in ("Start", "Stop", "Queue", "Quit"):
+        assert key in text, key
+    assert "loss" in text and "accuracy" in text  # the charts' titles
+    assert "tiny: 600 train" in text
 
 
 def test_key_table_lists_every_key() -> None:

@@ -236,3 +236,51 @@ async def test_a_checkpoint_is_read_by_the_worker_and_an_unreadable_one_fails_th
         assert readers and "MainThread" not in readers
         assert app.run_state == "failed (checkpoint)"
         assert "Run failed: checkpoint" in [n.title for n in app._notifications]
+
+
+@run_async
+async def test_the_panel_follows_a_long_run_and_runs_made_elsewhere(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    """Each checkpoint shows in the panel while the run goes on (the run is held after each
+    epoch's checkpoints until the test has seen them), and a run folder made by another
+    process meanwhile appears too."""
+    import threading
+    from collections.abc import Iterator
+
+    from mlp_core.config import TrainConfig
+    from mlp_core.events import CheckpointSaved, Event
+    from mlp_core.trainer import train
+
+    runs_dir = tmp_path / "runs"
+    config = TrainConfig(hidden=16, epochs=3, batch_size=64, val_split=100, device="cpu")
+    gates = [threading.Event() for _ in range(config.epochs)]
+
+    def held_run(should_stop: object) -> Iterator[Event]:
+        for event in train(config, tiny_dataset, runs_dir=runs_dir):
+            yield event
+            if isinstance(event, CheckpointSaved) and event.kind == "last":
+                gates[event.epoch - 1].wait(10)  # a long epoch follows
+
+    app = make_app(runs_dir, tiny_dataset)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(app, pilot)
+        panel = app.query_one(CheckpointPanel)
+        app.run_events(held_run)
+        await wait_until(pilot, lambda: app.live_run is not None)
+
+        def shown_epochs() -> set[int]:
+            node = panel._node_for(app.live_run) if app.live_run else None
+            return {c.data.epoch for c in node.children} if node else set()
+
+        for epoch in (1, 2):
+            waited = await wait_until(pilot, lambda e=epoch: e in shown_epochs(), timeout=3)
+            assert app.is_training and waited < 2, (epoch, waited)
+            if epoch == 1:  # another process writes a run meanwhile
+                other = past_run(runs_dir, tiny_dataset, epochs=1, hidden=8)
+                await wait_until(pilot, lambda o=other: panel.run_entry(o) is not None, timeout=3)
+            gates[epoch - 1].set()
+        best = next(c for c in panel.run_entry(app.live_run).checkpoints if c.kind == "best")
+        assert best.val_accuracy is not None and best.is_best
+        gates[-1].set()
+        await wait_until(pilot, lambda: not app.is_training)

@@ -14,7 +14,8 @@ them while the panel has the focus.
 
 from __future__ import annotations
 
-import time
+import dataclasses
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,7 +34,6 @@ from tui.catalog import (
     RunEntry,
     human_size,
     runs_signature,
-    scan_run,
     scan_runs,
 )
 from tui.format import number, percent, run_started
@@ -208,8 +208,8 @@ class CheckpointPanel(Vertical):
     #: The panel's keys in a line under it (the Footer has no room for them at 80 columns).
     KEYS_HINT = "e eval  f fork  r resume  m mark  l label  c csv  Del delete  d digits"
 
-    #: Seconds between two re-reads of the live run (each one re-lays out the screen).
-    LIVE_INTERVAL = 5.0
+    #: Seconds between two updates of the live run's checkpoints (each re-lays out the tree).
+    LIVE_INTERVAL = 0.5
 
     def __init__(self, runs_dir: Path, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -219,8 +219,8 @@ class CheckpointPanel(Vertical):
         self.live_run: Path | None = None
         self._signature: tuple[Any, ...] | None = None
         self._rescan_pending = False
-        self._run_refresh_pending: set[Path] = set()
-        self._last_run_refresh = 0.0
+        #: Checkpoints of the live run written since the last update of the tree.
+        self._written: list[tuple[Path, Path, str, int, dict[str, Any]]] = []
         self._details_shown = ""
         #: Runs marked for comparison, in the order they were marked.
         self.marked: list[Path] = []
@@ -256,25 +256,30 @@ class CheckpointPanel(Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="poll")
     def _poll(self) -> bool:
-        if self.live_run is not None:  # the live run's own events keep the panel current
-            return False
-        return runs_signature(self.runs_dir) != self._signature
+        """Whether a run was added, changed or removed by another process (the live run's
+        own changes are followed from its events, so they are left out)."""
+        live = self.live_run.name if self.live_run is not None else None
+        now = runs_signature(self.runs_dir)
+        return _without(now, live) != _without(self._signature or (), live)
 
-    def refresh_run(self, path: Path) -> None:
-        """Read one run again (the live one, after a checkpoint), at most every
-        `LIVE_INTERVAL` seconds: re-reading the whole directory and rebuilding the tree each
-        epoch would take the UI thread's time, which on a small CPU is training's time."""
-        if path in self._run_refresh_pending:
-            return
-        self._run_refresh_pending.add(path)
-        wait = max(0.05, self.LIVE_INTERVAL - (time.monotonic() - self._last_run_refresh))
-        self.set_timer(wait, lambda: self._scan_one(path))
+    def checkpoint_written(
+        self, run_path: Path, path: Path, kind: str, epoch: int, metrics: dict[str, Any]
+    ) -> None:
+        """A checkpoint of the live run was written: show it soon, from the event itself
+        (`metrics`: its epoch's row), without reading the disk. Several in a row (last, best,
+        epoch-N of one epoch; many short epochs) make one update every `LIVE_INTERVAL`."""
+        self._written.append((run_path, path, kind, epoch, metrics))
+        if len(self._written) == 1:
+            self.set_timer(self.LIVE_INTERVAL, self._apply_written)
 
-    @work(thread=True, exit_on_error=False, group="scan-run")
-    def _scan_one(self, path: Path) -> RunEntry:
-        self._run_refresh_pending.discard(path)
-        self._last_run_refresh = time.monotonic()
-        return scan_run(path)
+    def _apply_written(self) -> None:
+        written, self._written = self._written, []
+        for run_path, path, kind, epoch, metrics in written:
+            node = self._node_for(run_path)
+            if node is None or not isinstance(node.data, RunEntry) or node.data.error:
+                self.rescan()  # a run the tree does not show yet
+                return
+            self._update_run(_with_checkpoint(node.data, path, kind, epoch, metrics))
 
     def _update_run(self, entry: RunEntry) -> None:
         """Put a re-read run in its place in the tree (a full rescan when it is new)."""
@@ -301,11 +306,9 @@ class CheckpointPanel(Vertical):
             self.query_one("#details", Static).update(
                 Text(f"cannot read {self.runs_dir}: {worker.error}", style="red")
             )
-        elif worker.group == "scan-run" and event.state == WorkerState.SUCCESS:
-            self._update_run(worker.result)
         elif worker.group == "poll" and event.state == WorkerState.SUCCESS and worker.result:
             self.rescan()
-        if worker.group in ("scan", "scan-run", "poll"):
+        if worker.group in ("scan", "poll"):
             event.stop()
 
     # -- the tree -----------------------------------------------------------------------
@@ -439,3 +442,36 @@ class CheckpointPanel(Vertical):
             event.node.expand()
         self._show_details(event.node.data)
         self.post_message(self.Selected(*self._paths(event.node.data)))
+
+
+def _without(signature: tuple[Any, ...], name: str | None) -> tuple[Any, ...]:
+    return tuple(item for item in signature if item[0] != name)
+
+
+def _with_checkpoint(
+    entry: RunEntry, path: Path, kind: str, epoch: int, metrics: dict[str, Any]
+) -> RunEntry:
+    """`entry` with the checkpoint just written (replacing one of the same file), its epoch's
+    metrics row added, and files the engine pruned (keep top k) left out."""
+    rows = [row for row in entry.metrics if row.get("epoch") != epoch]
+    rows = sorted([*rows, metrics], key=lambda row: row.get("epoch", 0)) if metrics else rows
+    best = next((row for row in reversed(rows) if row.get("is_best")), None)
+    best_epoch = best.get("epoch") if best else None
+    shown = {"val_accuracy", "val_loss", "test_accuracy", "test_loss", "train_loss"}
+    new = CheckpointEntry(
+        path=path,
+        kind=kind,
+        epoch=epoch,
+        metrics={key: value for key, value in metrics.items() if key in shown},
+        config=entry.config,
+        created=datetime.now().isoformat(timespec="seconds"),
+        size=path.stat().st_size if path.exists() else 0,
+    )
+    kept = [c for c in entry.checkpoints if c.path != path and c.path.exists()]
+    checkpoints = [
+        dataclasses.replace(c, is_best=c.kind == "best" or c.epoch == best_epoch)
+        for c in [*kept, new]
+    ]
+    order = {"last": 0, "best": 1}
+    checkpoints.sort(key=lambda c: (order.get(c.kind, 2), c.path.name))
+    return dataclasses.replace(entry, metrics=rows, checkpoints=checkpoints)
