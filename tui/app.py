@@ -3,15 +3,18 @@
 A thin front-end over `mlp_core.train()`: a thread worker iterates the engine's events and posts
 them as messages (`tui.messages`); the handlers here only move values into widgets. Importing
 this module does not import torch: the first screen is drawn first, and torch and the data set
-are loaded behind it by a worker (`tui.worker.load_backend`), with a status line saying so.
+are loaded behind it by a daemon thread (`tui.worker.load_backend`, posted back as a
+`BackendLoaded` message), with a status line saying so.
 
 Extension points (for modal screens and other panels):
 - `MnistApp.selected_run` / `selected_checkpoint`: what the checkpoint panel's cursor is on;
   `CheckpointPanel.Highlighted` and `CheckpointPanel.Selected` bubble to the app.
-- `MnistApp.KEYS`: every binding, shown in the Footer and offered in the command palette;
-  `MnistApp.EXTRA_COMMANDS`: palette-only commands.
+- `MnistApp.KEYS` (`tui.keys.APP_KEYS`): the app's own keys, offered in the command palette
+  and shown in the Footer (but those with `show=False`); the panel's and the queue view's keys
+  are their widgets' BINDINGS. `MnistApp.EXTRA_COMMANDS`: palette-only commands.
 - `MnistApp.start_training(config, start=None)` and `MnistApp.run_events(source)`: start a run
-  from a config or a checkpoint, or show the events of any other source of engine events.
+  from a config or a checkpoint (or its file), or show the events of any other `EventSource`
+  (a callable that takes the stop test and returns an iterator of engine events).
 
 The actions on the panel's runs and checkpoints (evaluate, fork, resume, compare, label,
 export, delete, the runs table) are in `tui.app_browse`; the queue of jobs in `tui.app_queue`.
@@ -163,8 +166,6 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
         self._grid_shown = False
         self.job_queue: JobQueue | None = None
         self._noted: str | None = None
-        self.start_from = None
-        self.compared = []
         try:
             self.initial_config = dataclasses.replace(PRESETS["default"], device=device)
         except ConfigError:
@@ -294,7 +295,9 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
         self.run_events(source)
 
     def run_events(self, source: EventSource) -> Worker[None]:
-        """Show the events of `source` (any iterator of engine events) as a live run."""
+        """Show the events of `source` as a live run: an `EventSource`, a callable given the
+        function to poll for a stop, returning an iterator of engine events (called in the
+        worker, so an error it raises is reported like a training error)."""
         self._stop_requested.clear()
         self._training_done.clear()
         self.run_state = "starting"

@@ -1,4 +1,5 @@
-"""What the app's thread workers run: loading the back end, and pumping training events.
+"""What runs off the UI thread: loading the back end (the app's loading thread), and pumping
+training events (its training workers, in the one torch thread).
 
 These functions know nothing of widgets: `pump_events` turns any iterator of engine events into
 messages handed to `post` (the app's thread-safe `post_message`), and reports an exception as a

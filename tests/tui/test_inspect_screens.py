@@ -31,7 +31,7 @@ from tui.screens.evaluate import EvaluateScreen
 from tui.screens.misclassified import MisclassifiedScreen
 from tui.screens.run_notes import RunNotesScreen
 from tui.widgets.confusion import ConfusionTable, cell_style
-from tui.widgets.digit import DigitView, render_digit
+from tui.widgets.digit import as_grid, digit_card, render_digit
 
 SIZE = (120, 40)
 
@@ -445,21 +445,11 @@ async def test_evaluate_shows_progress_while_working(
         assert any("not finished" in n.message for n in app._notifications)
 
 
-class DigitHost(App[None]):
-    def compose(self) -> Any:
-        yield DigitView(id="plain")
-        yield DigitView(np.full(784, 255, dtype=np.uint8), caption="label 7", id="captioned")
-
-
-@sync
-async def test_digit_view_is_28_by_14_with_its_caption_below() -> None:
-    app = DigitHost()
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        plain, captioned = app.query_one("#plain", DigitView), app.query_one("#captioned")
-        assert captioned.size == (28, 15)
-        assert captioned.content.plain.splitlines()[-1] == "label 7"
-        plain.show(np.zeros((28, 28), dtype=np.uint8))
-        await pilot.pause()
-        assert plain.size == (28, 14)
-        assert plain.content.plain == "\n".join(["▀" * 28] * 14)
+def test_a_digit_card_is_28_by_14_with_its_caption_below() -> None:
+    card = digit_card(np.full(784, 255, dtype=np.uint8), "label 7")
+    lines = card.plain.splitlines()
+    assert len(lines) == 15 and all(len(line) == 28 for line in lines[:14])
+    assert lines[-1] == "label 7"
+    assert render_digit(as_grid(np.zeros((28, 28), dtype=np.uint8))).plain == "\n".join(
+        ["▀" * 28] * 14
+    )

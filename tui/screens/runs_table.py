@@ -20,9 +20,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
-
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.2f}"
+from tui.format import duration, percent, run_started
 
 
 def _number(value: Any) -> str:
@@ -31,19 +29,17 @@ def _number(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _duration(seconds: float | None) -> str:
-    if not seconds:
-        return "–"
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
+def _percent(value: Any) -> str:
+    return percent(value, sign=False)
+
+
+def _duration(seconds: Any) -> str:
+    return duration(seconds) if seconds else "–"
 
 
 def _started(name: str) -> str:
     """'20261127-221530-h1024-...' -> '11-27 22:15:30' (the rest is in the other columns)."""
-    stamp = name[:15]
-    if len(stamp) == 15 and stamp[8] == "-" and stamp.replace("-", "").isdigit():
-        return f"{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}:{stamp[13:15]}"
-    return name
+    return run_started(name, seconds=True) or name
 
 
 #: (key, heading, cell text, sort key): the columns, the figures first (what 80 columns show).

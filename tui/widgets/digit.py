@@ -16,7 +16,6 @@ from rich.color import Color
 from rich.columns import Columns
 from rich.style import Style
 from rich.text import Text
-from textual.widgets import Static
 
 UPPER_HALF = "▀"
 SIDE = 28
@@ -67,42 +66,3 @@ def digit_page(cards: Sequence[tuple[np.ndarray, Text | str]]) -> Columns | Text
     if not cards:
         return Text("nothing to show")
     return Columns([digit_card(pixels, caption) for pixels, caption in cards], padding=(1, 3))
-
-
-class DigitView(Static):
-    """Shows one digit, 28 cells wide and 14 rows high, with an optional caption below."""
-
-    DEFAULT_CSS = """
-    DigitView {
-        width: 28;
-        height: auto;
-    }
-    """
-
-    def __init__(
-        self,
-        pixels: Sequence[int] | np.ndarray | None = None,
-        caption: str = "",
-        *,
-        id: str | None = None,
-        classes: str | None = None,
-    ) -> None:
-        super().__init__(id=id, classes=classes)
-        self.pixels = None if pixels is None else as_grid(pixels)
-        self.caption = caption
-
-    def on_mount(self) -> None:
-        self._redraw()
-
-    def show(self, pixels: Sequence[int] | np.ndarray, caption: str = "") -> None:
-        """Draw another digit."""
-        self.pixels, self.caption = as_grid(pixels), caption
-        self._redraw()
-
-    def _redraw(self) -> None:
-        if self.pixels is None:
-            self.update(self.caption)
-        elif self.caption:
-            self.update(digit_card(self.pixels, self.caption))
-        else:
-            self.update(render_digit(self.pixels))

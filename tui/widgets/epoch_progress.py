@@ -7,17 +7,7 @@ from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import ProgressBar
 
-
-def _duration(seconds: float) -> str:
-    """12 -> '12s', 75 -> '1m15s', 3700 -> '1h01m'."""
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+from tui.format import duration
 
 
 def _rate(samples_per_second: float) -> str:
@@ -81,7 +71,7 @@ class EpochProgress(Vertical):
         self.query_one(ProgressBar).update(total=steps, progress=step)
         self._say(
             f"epoch {epoch}/{epochs} · {_rate(samples_per_second)} · "
-            f"{_duration(eta_seconds)} left · loss {train_loss:.4f}"
+            f"{duration(eta_seconds)} left · loss {train_loss:.4f}"
         )
 
     def epoch_done(

@@ -17,6 +17,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from mlp_core.events import EpochEnd, Progress, RunStarted
+from tui.format import percent
 
 if TYPE_CHECKING:  # mlp_core.sweep imports torch: not before the first screen is drawn
     from mlp_core.sweep import Job, JobEvent, SweepEvent
@@ -34,7 +35,7 @@ COLUMNS = ("job", "config", "state", "epoch", "val %", "test %", "run")
 
 
 def _percent(value: float | None) -> str:
-    return "" if value is None else f"{100 * value:.2f}"
+    return percent(value, missing="", sign=False)
 
 
 def _first(*values: float | None) -> float | None:
