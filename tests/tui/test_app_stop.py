@@ -130,7 +130,7 @@ async def test_the_folder_of_a_running_queue_job_cannot_be_deleted(
         # Side by side, the screen follows one job only: this one is not the live run.
         app.live_run = None
         app.selected_run, app.selected_checkpoint = run, None
-        await pilot.press("ctrl+o", "delete")
+        app.action_delete()  # the panel's Delete key (keys wait for an idle screen)
         await pilot.pause(0.1)
         assert not isinstance(app.screen, ConfirmScreen)
         assert any("is training" in n.message for n in app._notifications)
