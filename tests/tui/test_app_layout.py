@@ -128,7 +128,17 @@ def test_screenshot_svg(tmp_path: Path, tiny_dataset: Dataset) -> None:
         app = make_app(tmp_path / "runs", tiny_dataset)
         async with app.run_test(size=(120, 36)) as pilot:
             await wait_loaded(app, pilot)
-            return app.export_screenshot()
+            # The Footer lists the focused widget's keys first: the form's, as at start-up.
+            from tui.widgets.config_form import ConfigForm
+
+            app.query_one(ConfigForm).field("hidden").focus()
+            svg = ""
+            for _ in range(30):  # the Footer recomposes after a focus change; wait for it
+                await pilot.pause(0.1)
+                svg = app.export_screenshot()
+                if "Queue" in svg:
+                    break
+            return svg
 
     import asyncio
     import html
