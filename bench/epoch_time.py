@@ -29,9 +29,9 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import torch
+from machine import cpu_model  # bench/machine.py: scripts run from bench/ on sys.path
 from torch import nn
 
 from data.loader import Split, Splits, make_splits, num_batches
@@ -200,16 +200,6 @@ class ShapeResult:
     floor: list[float]
     ours_loss: float
     idiom_loss: float
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def bench_shape(hidden: int, batch: int, train: Split, repeats: int, init: str) -> ShapeResult:

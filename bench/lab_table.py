@@ -31,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 
 import torch
+from machine import cpu_model  # bench/machine.py: scripts run from bench/ on sys.path
 
 from data.mnist import Dataset, load_dataset
 from mlp_core.config import TrainConfig, preset
@@ -139,16 +140,6 @@ def subset(dataset: Dataset, size: int | None) -> Dataset:
         train_labels=dataset.train_labels[:size],
         name=f"{dataset.name} (first {size} training images)",
     )
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def machine_line(device: str) -> str:

@@ -61,29 +61,23 @@ class QueueView(DataTable):
         Binding("C", "app.clear_jobs", "Clear ended", show=False),
     ]
 
-    class CancelRequested(Message):
+    class JobRequest(Message):
+        """The user asked for something to be done to job `job_id`."""
+
+        def __init__(self, view: QueueView, job_id: int) -> None:
+            super().__init__()
+            self.view = view
+            self.job_id = job_id
+
+        @property
+        def control(self) -> QueueView:
+            return self.view
+
+    class CancelRequested(JobRequest):
         """The user asked to cancel job `job_id` (waiting: drop it; running: stop it)."""
 
-        def __init__(self, view: QueueView, job_id: int) -> None:
-            super().__init__()
-            self.view = view
-            self.job_id = job_id
-
-        @property
-        def control(self) -> QueueView:
-            return self.view
-
-    class RemoveRequested(Message):
+    class RemoveRequested(JobRequest):
         """The user asked to take job `job_id` off the queue."""
-
-        def __init__(self, view: QueueView, job_id: int) -> None:
-            super().__init__()
-            self.view = view
-            self.job_id = job_id
-
-        @property
-        def control(self) -> QueueView:
-            return self.view
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
