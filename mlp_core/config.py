@@ -18,6 +18,11 @@ SCHEDULES = ("constant", "step", "cosine")
 OPTIMIZERS = ("sgd", "adam")
 #: Training images in MNIST; the validation split must leave some for training.
 MNIST_TRAIN_SIZE = 60_000
+#: Largest seed: torch's generators take 64-bit seeds and the batch order uses seed + 1.
+SEED_MAX = 2**63 - 1
+#: Largest lr and weight decay: the optimizers work in float32 (at most 3.4e38) and Adam scales
+#: lr by up to 10 at its first step, so anything beyond this overflows instead of training.
+FLOAT32_SAFE_MAX = 1e30
 
 
 class ConfigError(ValueError):
@@ -56,7 +61,7 @@ class TrainConfig:
     """Period of the step schedule."""
     lr_gamma: float = _field(0.1, "factor of each step of the step schedule")
     """Multiplier applied at each step of the step schedule."""
-    seed: int = _field(0, "random seed (init, split, order)")
+    seed: int = _field(0, "random seed (init, split, order), 0 to 2**63-1")
     """Seeds the initial weights, the validation split and the batch order."""
     val_split: int = _field(5000, "training images held out for validation")
     """Held out of the training set, chosen from the seed; 0 reproduces the lab."""
@@ -80,6 +85,12 @@ class TrainConfig:
         _require(self.lr > 0, "lr", "must be greater than 0")
         _require(0 <= self.momentum < 1, "momentum", "must be in [0, 1)")
         _require(self.weight_decay >= 0, "weight_decay", "must be >= 0")
+        for name in ("lr", "weight_decay"):
+            _require(
+                getattr(self, name) <= FLOAT32_SAFE_MAX,
+                name,
+                f"must be at most {FLOAT32_SAFE_MAX:g} (training is in float32)",
+            )
         _require(0 < self.lr_gamma <= 1, "lr_gamma", "must be in (0, 1]")
         _require(
             not (self.nesterov and self.optimizer == "sgd" and self.momentum == 0),
@@ -93,7 +104,11 @@ class TrainConfig:
         _require(
             self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}"
         )
-        _require(_is_whole(self.seed) and self.seed >= 0, "seed", "must be a whole number >= 0")
+        _require(
+            _is_whole(self.seed) and 0 <= self.seed <= SEED_MAX,
+            "seed",
+            "must be a whole number from 0 to 2**63-1",
+        )
         _require(
             _is_whole(self.val_split) and self.val_split >= 0,
             "val_split",

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
+
+if TYPE_CHECKING:
+    from mlp_core.config import TrainConfig
+
+#: What torch's CPU allocator and the C library say when an allocation fails.
+_CPU_ALLOCATION_FAILURES = ("can't allocate memory", "cannot allocate memory", "not enough memory")
 
 
 class DeviceError(RuntimeError):
@@ -42,3 +50,20 @@ def synchronize(device: torch.device) -> None:
     """Wait for queued GPU work (for honest timings); nothing on the CPU."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def memory_error_message(exc: BaseException, config: TrainConfig) -> str | None:
+    """A one-line explanation when `exc` is a failed CPU allocation, else None.
+
+    CUDA's out-of-memory error has its own type and is left to the caller; on the CPU torch
+    raises a plain RuntimeError (or Python a MemoryError) that would end in a traceback.
+    """
+    if isinstance(exc, torch.OutOfMemoryError):
+        return None
+    text = str(exc).lower()
+    if not isinstance(exc, MemoryError) and not any(s in text for s in _CPU_ALLOCATION_FAILURES):
+        return None
+    return (
+        f"not enough CPU memory to train hidden={config.hidden} with batch size "
+        f"{config.batch_size}; lower --batch-size or --hidden"
+    )

@@ -1,25 +1,38 @@
 """One folder per run: `run.json` (config, status, lineage), `metrics.jsonl`, `checkpoints/`.
 
 Run names sort by time (``20261127-221530-h1024-lr0.05``). `run.json` is rewritten atomically
-when the status changes; `metrics.jsonl` is append-only, one EpochEnd per line, fsynced.
+when the status changes; `metrics.jsonl` is append-only, one EpochEnd per line, fsynced; a torn
+last line (no newline) is skipped by readers and cut off by the writer before it appends.
+
+Every file of a folder is read as untrusted: `read_json_file` refuses what is not a regular file
+(a FIFO would block), is too large or nested too deeply, or is not UTF-8, and the fields of
+`run.json` and of each metrics line are coerced to their types, so a hand-edited or damaged
+folder reads as "unreadable" or with its odd fields blank, never as a traceback.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
+import stat
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mlp_core.checkpoint import atomic_write
+from mlp_core.checkpoint import METRIC_NUMBERS, atomic_write, os_error_reason
 from mlp_core.config import ConfigError, TrainConfig
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_DIR = "checkpoints"
+#: run.json is a few kilobytes; metrics.jsonl about 300 bytes an epoch.
+MAX_RUN_JSON_BYTES = 1 << 20
+MAX_METRICS_BYTES = 64 << 20
+#: Largest pid a kernel gives (pid_t is 32-bit); anything else in run.json is no pid.
+PID_MAX = 2**31 - 1
 
 
 class RunError(Exception):
@@ -96,8 +109,13 @@ def create_run(runs_dir: Path, config: TrainConfig, **extra: Any) -> RunInfo:
         pid=os.getpid(),
         **extra,
     )
-    (info.path / CHECKPOINT_DIR).mkdir()
-    save_run_info(info)
+    try:
+        (info.path / CHECKPOINT_DIR).mkdir()
+        save_run_info(info)
+    except OSError as exc:
+        # A full disk at start: leave no folder without its run.json behind.
+        shutil.rmtree(info.path, ignore_errors=True)
+        raise RunError(f"cannot create run folder {info.path}: {os_error_reason(exc)}") from exc
     return info
 
 
@@ -107,27 +125,134 @@ def save_run_info(info: RunInfo) -> None:
 
 
 def append_metrics(run_path: Path, metrics: dict[str, Any]) -> None:
-    """Append one epoch's metrics as a JSON line and fsync it."""
-    with open(run_path / METRICS_FILE, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(metrics) + "\n")
+    """Append one epoch's metrics as a JSON line and fsync it.
+
+    A torn last line (a kill or a full disk inside an earlier append) is cut off first, so the
+    new line never glues onto a fragment; readers skip such a fragment too.
+    """
+    with open(run_path / METRICS_FILE, "a+b") as handle:
+        _cut_torn_tail(handle)
+        handle.write((json.dumps(metrics) + "\n").encode("utf-8"))
         handle.flush()
         os.fsync(handle.fileno())
 
 
+def _cut_torn_tail(handle: Any) -> None:
+    """Truncate an open metrics file to just after its last newline."""
+    size = handle.seek(0, os.SEEK_END)
+    if size == 0:
+        return
+    handle.seek(size - 1)
+    if handle.read(1) == b"\n":
+        return
+    keep, position, chunk = 0, size, 4096
+    while position > 0:
+        start = max(0, position - chunk)
+        handle.seek(start)
+        newline = handle.read(position - start).rfind(b"\n")
+        if newline >= 0:
+            keep = start + newline + 1
+            break
+        position = start
+    handle.truncate(keep)
+    handle.seek(0, os.SEEK_END)
+
+
+def read_file_bytes(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; raises RunError otherwise.
+
+    Opened non-blocking (a FIFO named run.json must not hang a listing) and checked with fstat
+    before reading. A symbolic link is followed; a loop is an error like any other.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read ({os_error_reason(exc)})") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise RunError(f"{path}: not a regular file")
+        if info.st_size > limit:
+            raise RunError(f"{path}: {info.st_size} bytes, more than the {limit} it may have")
+        chunks, total = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise RunError(f"{path}: more than the {limit} bytes it may have")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read ({os_error_reason(exc)})") from exc
+    finally:
+        os.close(fd)
+
+
+def read_json_file(path: Path, limit: int = MAX_RUN_JSON_BYTES) -> Any:
+    """A JSON file read with `read_file_bytes`: invalid UTF-8, bad JSON and nesting too deep for
+    the parser are RunErrors naming the file."""
+    data = read_file_bytes(path, limit)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RunError(f"{path}: cannot read (not UTF-8 text: {exc.reason})") from exc
+    except RecursionError as exc:
+        raise RunError(f"{path}: cannot read (JSON nested too deeply)") from exc
+    except ValueError as exc:
+        raise RunError(f"{path}: cannot read ({exc})") from exc
+
+
 def read_metrics(run_path: Path) -> list[dict[str, Any]]:
-    """Every complete line of `metrics.jsonl` (a torn last line from a crash is skipped)."""
+    """Every complete line of `metrics.jsonl`, its fields coerced to their types.
+
+    Skipped: a torn last line (no newline: a crash mid-append), lines that are not UTF-8 or
+    not JSON objects with a whole `epoch` >= 1. A metrics file that cannot be read at all (a
+    FIFO, far too large) reads as no metrics rather than failing the whole listing.
+    """
     path = run_path / METRICS_FILE
-    if not path.is_file():
+    if not os.path.lexists(path):
+        return []
+    try:
+        data = read_file_bytes(path, MAX_METRICS_BYTES)
+    except RunError:
         return []
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict) and isinstance(row.get("epoch"), int):
+    for line in data.split(b"\n")[:-1]:  # the part after the last newline is torn
+        row = _parse_metrics_line(line)
+        if row is not None:
             rows.append(row)
     return rows
+
+
+def _parse_metrics_line(line: bytes) -> dict[str, Any] | None:
+    try:
+        row = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(row, dict) or type(row.get("epoch")) is not int or row["epoch"] < 1:
+        return None
+    return coerce_metrics_row(row)
+
+
+def coerce_metrics_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with each known figure a float or None, and is_best/inherited true or false:
+    a hand-edited `"seconds": "slow"` reads as no figure, never as a crash in a sum or sort."""
+    fixed = dict(row)
+    for key in METRIC_NUMBERS:
+        if key in fixed:
+            value = fixed[key]
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            fixed[key] = float(value) if number else None
+    for key in ("is_best", "inherited"):
+        if key in fixed and not isinstance(fixed[key], bool):
+            fixed[key] = False
+    return fixed
+
+
+def coerce_pid(value: Any) -> int | None:
+    """A pid from run.json, or None when it is not one (a string, a bool, 10**30)."""
+    if type(value) is int and 0 < value <= PID_MAX:
+        return value
+    return None
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -144,16 +269,14 @@ def _pid_alive(pid: int | None) -> bool:
 
 def load_run(path: Path) -> RunInfo:
     """Read a run folder. A run marked running whose process is gone reads as interrupted."""
-    try:
-        raw = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunError(f"{path / RUN_FILE}: cannot read ({exc})") from exc
+    raw = read_json_file(path / RUN_FILE)
     if not isinstance(raw, dict):
         raise RunError(f"{path / RUN_FILE}: not a run description (a JSON object)")
     try:
         config = TrainConfig.from_dict(raw["config"]) if raw.get("config") else None
     except (ConfigError, TypeError) as exc:
         raise RunError(f"{path / RUN_FILE}: bad config ({exc})") from exc
+
     def text(key: str, default: str = "") -> str:
         value = raw.get(key, default)
         return value if isinstance(value, str) else str(value)
@@ -172,7 +295,7 @@ def load_run(path: Path) -> RunInfo:
         label=text("label"),
         note=text("note"),
         error=text("error"),
-        pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
+        pid=coerce_pid(pid),
         metrics=read_metrics(path),
     )
     if info.status == "running" and not _pid_alive(info.pid):
@@ -181,18 +304,32 @@ def load_run(path: Path) -> RunInfo:
 
 
 def list_runs(runs_dir: Path) -> list[RunInfo | RunError]:
-    """Every run folder, newest first; an unreadable one is returned as its RunError."""
+    """Every run folder, newest first; an unreadable one is returned as its RunError.
+
+    A folder counts when it holds a run.json of any kind (a FIFO, a dangling link or a link
+    loop too: it is listed as unreadable, never hidden); an entry that is a link leading
+    nowhere or in a loop is listed as unreadable as well.
+    """
     if not runs_dir.is_dir():
         return []
     found: list[RunInfo | RunError] = []
-    for path in sorted((p for p in runs_dir.iterdir() if p.is_dir()), reverse=True):
-        if not (path / RUN_FILE).exists():
+    for path in sorted(runs_dir.iterdir(), reverse=True):
+        if path.is_symlink() and not path.exists():
+            found.append(RunError(f"{path}: a symbolic link that leads nowhere (or in a loop)"))
+            continue
+        if not path.is_dir() or not os.path.lexists(path / RUN_FILE):
             continue
         try:
             found.append(load_run(path))
         except RunError as exc:
             found.append(exc)
     return found
+
+
+def check_runs_dir(runs_dir: Path) -> None:
+    """Refuse a runs folder that is something else (a file): "no runs" would be a lie."""
+    if os.path.lexists(runs_dir) and not runs_dir.is_dir():
+        raise RunError(f"{runs_dir}: not a folder of runs (it is a file)")
 
 
 def checkpoint_paths(run_path: Path) -> list[Path]:
@@ -273,6 +410,12 @@ def run_summary(run: RunInfo | RunError) -> dict[str, Any]:
         "best_val_accuracy": best.get("val_accuracy") if best else None,
         "test_accuracy_at_best": best.get("test_accuracy") if best else None,
         "status": run.status,
-        "seconds": sum(m.get("seconds", 0.0) for m in run.metrics if not m.get("inherited")),
+        "seconds": sum(
+            m["seconds"]
+            for m in run.metrics
+            if not m.get("inherited")
+            and isinstance(m.get("seconds"), float)
+            and math.isfinite(m["seconds"])
+        ),
         "parent": run.parent,
     }

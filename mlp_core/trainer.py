@@ -10,6 +10,7 @@ of an epoch. Grad mode is off for every tensor operation: there is no autograd h
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -28,10 +29,10 @@ from data.loader import (
     random_shift,
     shuffled_indices,
 )
-from data.mnist import Dataset, load_dataset
-from mlp_core.checkpoint import Checkpoint, atomic_write, serialize
+from data.mnist import BUNDLED_DIR, Dataset, load_dataset
+from mlp_core.checkpoint import Checkpoint, atomic_write, crash_point, os_error_reason, serialize
 from mlp_core.config import TrainConfig
-from mlp_core.device import describe_device, resolve_device, synchronize
+from mlp_core.device import describe_device, memory_error_message, resolve_device, synchronize
 from mlp_core.evaluate import loss_and_accuracy
 from mlp_core.events import (
     CheckpointSaved,
@@ -44,8 +45,10 @@ from mlp_core.events import (
 )
 from mlp_core.model import MLP
 from mlp_core.optim import Optimizer, learning_rate, make_optimizer
+from mlp_core.recovery import epoch_of, mend_run_folder, prune_epoch_checkpoints, score
 from mlp_core.runs import (
     CHECKPOINT_DIR,
+    RUN_FILE,
     RunError,
     RunInfo,
     append_metrics,
@@ -64,17 +67,8 @@ def _seeded(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _score(metrics: dict[str, Any]) -> float:
-    """Higher is better: validation accuracy, or minus train loss when there is no validation.
-
-    A NaN score is never best: it maps to -inf.
-    """
-    value = (
-        metrics["val_accuracy"]
-        if metrics.get("val_accuracy") is not None
-        else -metrics["train_loss"]
-    )
-    return value if math.isfinite(value) else -math.inf
+#: Higher is better (validation accuracy, or minus train loss); NaN is never best.
+_score = score
 
 
 class _Run:
@@ -127,12 +121,13 @@ class _Run:
     def _restore(self, start: Checkpoint, runs_dir: Path) -> None:
         """Continue from `start`: in place when it is its run's latest epoch and the config
         differs only in epochs or device; otherwise in a new run that records its parent."""
-        if start.epoch >= self.config.epochs:
-            raise TrainingError(
-                f"{start.path}: checkpoint is at epoch {start.epoch}; "
-                f"ask for more epochs than that (epochs={self.config.epochs})"
-            )
         _check_continuable(start, self.config)
+        broken = start.non_finite()
+        if broken:
+            raise TrainingError(
+                f"{start.path}: {', '.join(broken)} hold NaN or infinite values; a run cannot "
+                "continue from it (resume from an earlier checkpoint)"
+            )
         self.start_epoch = start.epoch
         self.model = MLP.from_state_dict(start.weights(), self.device)
         self.optimizer = make_optimizer(self.config, self.model.named_parameters())
@@ -143,36 +138,62 @@ class _Run:
             self.optimizer.steps = int(start.tensors["optimizer.steps"].item())
         self.order_rng.set_state(start.tensors["rng.batch_order"])
         run_path = start.path.parent.parent
-        parent_history = read_metrics(run_path) if (run_path / "run.json").exists() else []
-        if parent_history and parent_history[-1]["epoch"] == start.epoch - 1 and start.metrics:
-            # Stopped between writing the checkpoint and its metrics line: the checkpoint
-            # holds that epoch's figures, so the history is whole again.
-            append_metrics(run_path, start.metrics)
-            parent_history.append(start.metrics)
-        self.history = [m for m in parent_history if m["epoch"] <= start.epoch] or [start.metrics]
-        same_config = replace(start.config, epochs=self.config.epochs, device=self.config.device)
-        latest = bool(parent_history) and parent_history[-1]["epoch"] == start.epoch
-        if latest and same_config == self.config and start.path.parent.name == CHECKPOINT_DIR:
-            self.info = load_run(run_path)
-            if self.info.status == "running":
-                raise TrainingError(
-                    f"{run_path}: the run is still training in process "
-                    f"{self.info.pid}; stop it before resuming it"
-                )
-            if self.info.dataset and self.info.dataset != self.dataset.name:
-                raise TrainingError(
-                    f"{run_path}: the run trained on {self.info.dataset!r}, not on "
-                    f"{self.dataset.name!r}; give the same --data-dir to resume it"
-                )
-            self.info.config, self.info.status, self.info.error = self.config, "running", ""
-            self.info.pid = os.getpid()
-            save_run_info(self.info)
+        if self._continues_in_place(start, run_path):
+            self._take_over(start, run_path)
             return
+        if start.epoch >= self.config.epochs:
+            raise TrainingError(
+                f"{start.path}: checkpoint is at epoch {start.epoch}; "
+                f"ask for more epochs than that (epochs={self.config.epochs})"
+            )
+        parent_history = read_metrics(run_path) if (run_path / RUN_FILE).exists() else []
+        self.history = [m for m in parent_history if m["epoch"] <= start.epoch] or [start.metrics]
         parent = {"run": start.run, "checkpoint": str(start.path), "epoch": start.epoch}
         self.info = self._new_folder(runs_dir, parent=parent)
         self.history = [{**row, "inherited": True} for row in self.history]
         for row in self.history:
             append_metrics(self.info.path, row)
+
+    def _continues_in_place(self, start: Checkpoint, run_path: Path) -> bool:
+        """True when `start` is its run folder's newest checkpoint (the epoch of `last`, or of
+        metrics.jsonl when `last` was deleted) and only epochs or device change."""
+        same_config = replace(start.config, epochs=self.config.epochs, device=self.config.device)
+        if same_config != self.config or start.path.parent.name != CHECKPOINT_DIR:
+            return False
+        if not (run_path / RUN_FILE).exists():
+            return False
+        newest = epoch_of(run_path / CHECKPOINT_DIR / "last.safetensors")
+        if newest is None:
+            history = read_metrics(run_path)
+            newest = history[-1]["epoch"] if history else None
+        return newest == start.epoch
+
+    def _take_over(self, start: Checkpoint, run_path: Path) -> None:
+        """Resume in place: mend the folder (a kill may have cut the last epoch short), then
+        mark it running. A run whose checkpoint is already at `epochs` and that did not
+        finish (killed after its last checkpoint) is only mended and finished."""
+        self.info = load_run(run_path)
+        if self.info.status == "running":
+            raise TrainingError(
+                f"{run_path}: the run is still training in process "
+                f"{self.info.pid}; stop it before resuming it"
+            )
+        if self.info.dataset and self.info.dataset != self.dataset.name:
+            raise TrainingError(
+                f"{run_path}: the run trained on {self.info.dataset!r}, not on "
+                f"{self.dataset.name!r}; give the same --data-dir to resume it"
+            )
+        finished = start.epoch == self.config.epochs and self.info.status == "finished"
+        if start.epoch > self.config.epochs or finished:
+            raise TrainingError(
+                f"{start.path}: checkpoint is at epoch {start.epoch}; "
+                f"ask for more epochs than that (epochs={self.config.epochs})"
+            )
+        history = mend_run_folder(run_path, start)
+        self.history = [m for m in history if m["epoch"] <= start.epoch] or [start.metrics]
+        self.info.config, self.info.status, self.info.error = self.config, "running", ""
+        self.info.pid = os.getpid()
+        save_run_info(self.info)
 
     # -- checkpoints -------------------------------------------------------------------
 
@@ -186,32 +207,41 @@ class _Run:
             epoch=epoch,
             metrics=metrics,
             run=self.info.name,
+            dataset=self.dataset.name,
+            data_dir=_data_dir_of(self.dataset),
         )
 
     def save_checkpoints(self, epoch: int, metrics: dict[str, Any]) -> list[CheckpointSaved]:
-        """Write last (and best, and the per-epoch file when keeping top k); prune the rest."""
+        """Write last, then best when it is, then the per-epoch file (keep_top_k) and prune:
+        the order the checkpoint module's docstring states, which the recovery rule relies on.
+        """
         payload = self.checkpoint_bytes(epoch, metrics)
         folder = self.info.path / CHECKPOINT_DIR
-        kinds = ["last"] + (["best"] if metrics["is_best"] else [])
-        saved = []
-        for kind in kinds:
-            atomic_write(folder / f"{kind}.safetensors", payload)
-            saved.append(CheckpointSaved(str(folder / f"{kind}.safetensors"), kind, epoch))
+        targets = [("last", folder / "last.safetensors")]
+        if metrics["is_best"]:
+            targets.append(("best", folder / "best.safetensors"))
         if self.config.keep_top_k:
-            path = folder / f"epoch-{epoch:04d}.safetensors"
-            atomic_write(path, payload)
-            saved.append(CheckpointSaved(str(path), "epoch", epoch))
-            self._prune_epoch_checkpoints(folder)
+            targets.append(("epoch", folder / f"epoch-{epoch:04d}.safetensors"))
+        saved = []
+        for kind, path in targets:
+            _write_checkpoint(path, payload)
+            crash_point(f"after-{kind}")
+            saved.append(CheckpointSaved(str(path), kind, epoch))
+        if self.config.keep_top_k:
+            prune_epoch_checkpoints(folder, self.history, self.config.keep_top_k)
         return saved
 
-    def _prune_epoch_checkpoints(self, folder: Path) -> None:
-        scores = {m["epoch"]: _score(m) for m in self.history}
-        files = sorted(folder.glob("epoch-*.safetensors"))
-        ranked = sorted(
-            files, key=lambda p: scores.get(int(p.stem.split("-")[1]), -math.inf), reverse=True
-        )
-        for path in ranked[self.config.keep_top_k :]:
-            path.unlink(missing_ok=True)
+    def commit_epoch(self, metrics: dict[str, Any]) -> None:
+        """Append the epoch's metrics line: the step that commits it (after its checkpoints)."""
+        path = self.info.path / "metrics.jsonl"
+        try:
+            append_metrics(self.info.path, metrics)
+        except OSError as exc:
+            raise RunError(
+                f"cannot write the metrics of epoch {metrics['epoch']} to {path}: "
+                f"{os_error_reason(exc)}; its checkpoints are written and a resume adds the line"
+            ) from exc
+        crash_point("after-metrics")
 
     def own_history(self) -> list[dict[str, Any]]:
         """The epochs trained in this run folder; a fork's inherited epochs are its parent's.
@@ -234,6 +264,11 @@ class _Run:
         self.info.status, self.info.error = status, error
         save_run_info(self.info)
 
+    def try_set_status(self, status: str, error: str = "") -> None:
+        """`set_status` while an error is being raised: a full disk must not hide that error."""
+        with contextlib.suppress(OSError, RunError):
+            self.set_status(status, error)
+
 
 #: Fields a continued run must share with its checkpoint: the weights' shape, and the data the
 #: model has seen (a new seed or split would put training images in the validation set).
@@ -251,6 +286,26 @@ def _check_continuable(start: Checkpoint, config: TrainConfig) -> None:
             )
 
 
+def _data_dir_of(dataset: Dataset) -> str:
+    """The folder a data set came from, as checkpoints record it ("" for the bundled MNIST or
+    one built in memory), so `eval` can find the same data again."""
+    source = Path(dataset.source)
+    if source.resolve() == BUNDLED_DIR or not source.is_dir():
+        return ""
+    return str(source.resolve())
+
+
+def _write_checkpoint(path: Path, payload: bytes) -> None:
+    """`atomic_write`, with a full disk (or any OSError) said as what was being written."""
+    try:
+        atomic_write(path, payload)
+    except OSError as exc:
+        raise RunError(
+            f"cannot write checkpoint {path}: {os_error_reason(exc)}; "
+            "the previous checkpoint is intact"
+        ) from exc
+
+
 def train(
     config: TrainConfig,
     dataset: Dataset | None = None,
@@ -266,7 +321,15 @@ def train(
     fork). should_stop: polled once per batch; when it returns True the run ends after the
     current batch with status "stopped" (the partial epoch is not saved).
     """
-    run = _Run(config, dataset if dataset is not None else load_dataset(), Path(runs_dir), start)
+    try:
+        run = _Run(
+            config, dataset if dataset is not None else load_dataset(), Path(runs_dir), start
+        )
+    except (MemoryError, RuntimeError) as exc:
+        message = memory_error_message(exc, config)
+        if message is None:
+            raise
+        raise TrainingError(message) from exc
     try:
         yield RunStarted(
             run_name=run.info.name,
@@ -286,11 +349,18 @@ def train(
     except (GeneratorExit, KeyboardInterrupt):
         # The caller stopped iterating, or the user pressed Ctrl-C: a stop, not a failure.
         if run.info.status == "running":
-            run.set_status("stopped")
+            run.try_set_status("stopped")
         raise
+    except (MemoryError, RuntimeError) as exc:
+        message = memory_error_message(exc, config)
+        if run.info.status == "running":
+            run.try_set_status("failed", message or f"{type(exc).__name__}: {exc}")
+        if message is None:
+            raise
+        raise TrainingError(message) from exc
     except Exception as exc:
         if run.info.status == "running":
-            run.set_status("failed", f"{type(exc).__name__}: {exc}")
+            run.try_set_status("failed", f"{type(exc).__name__}: {exc}")
         raise
 
 
@@ -315,9 +385,10 @@ def _epochs(
             )
             return
         saved = run.save_checkpoints(epoch, metrics)
-        append_metrics(run.info.path, metrics)
+        run.commit_epoch(metrics)
         yield EpochEnd(**{k: metrics[k] for k in EpochEnd.__dataclass_fields__})
         yield from saved
+    crash_point("before-finished")
     run.set_status("finished")
     yield _finished(run, "finished")
 

@@ -16,9 +16,16 @@ from safetensors.torch import save_file
 
 from data.mnist import Dataset
 from mlp_core import Checkpoint, CheckpointError, RunStarted, TrainConfig, load_checkpoint, train
-from mlp_core.checkpoint import FORMAT, FORMAT_VERSION, atomic_write, read_metadata, serialize
-from mlp_core.model import MLP, PARAMETER_NAMES
-from mlp_core.runs import load_run
+from mlp_core.checkpoint import (
+    FORMAT,
+    FORMAT_VERSION,
+    atomic_write,
+    read_metadata,
+    serialize,
+    tensors_digest,
+)
+from mlp_core.model import MLP, PARAMETER_NAMES, parameter_shapes
+from mlp_core.runs import RunError, load_run
 
 CONFIG = TrainConfig(hidden=8, epochs=3, batch_size=64, val_split=100, device="cpu")
 
@@ -29,7 +36,10 @@ def _payload(epoch: int = 1, config: TrainConfig = CONFIG, **metrics: Any) -> by
     )
     return serialize(
         weights=model.state_dict(),
-        optimizer_state={"fc1.weight.momentum_buffer": torch.ones(config.hidden, 784)},
+        optimizer_state={
+            f"{name}.momentum_buffer": torch.ones(shape)
+            for name, shape in parameter_shapes(config.hidden).items()
+        },
         optimizer_steps=7 * epoch,
         rng_state=torch.Generator().manual_seed(3).get_state(),
         config=config,
@@ -95,8 +105,11 @@ def _bad_files(good: bytes) -> dict[str, tuple[bytes, str]]:
     del good_metadata["tensors_sha256"]
 
     def ours(tensors: dict[str, torch.Tensor] = full, **metadata: str) -> bytes:
-        """Our format with every tensor, some metadata replaced (and no digest)."""
-        return safetensors_save(tensors, metadata={**good_metadata, **metadata})
+        """Our format with every tensor and its digest, some metadata replaced."""
+        digest = tensors_digest(tensors)
+        return safetensors_save(
+            tensors, metadata={**good_metadata, "tensors_sha256": digest, **metadata}
+        )
 
     wrong_shape = json.loads(CONFIG.to_json())
     wrong_shape["hidden"] = 9
@@ -140,7 +153,8 @@ def _bad_files(good: bytes) -> dict[str, tuple[bytes, str]]:
 
 
 def _without(tensors: dict[str, torch.Tensor], metadata: dict[str, str], key: str) -> bytes:
-    return safetensors_save(tensors, metadata={k: v for k, v in metadata.items() if k != key})
+    kept = {k: v for k, v in metadata.items() if k != key}
+    return safetensors_save(tensors, metadata={**kept, "tensors_sha256": tensors_digest(tensors)})
 
 
 BAD_NAMES = list(_bad_files(_payload()))
@@ -160,7 +174,8 @@ def test_bad_checkpoint_is_a_checkpoint_error_naming_the_file(tmp_path: Path, na
 def _our_file_with(tensors: dict[str, torch.Tensor]) -> bytes:
     good = load_checkpoint_bytes(_payload())
     metadata = good.pop("__metadata__")
-    metadata.pop("tensors_sha256")  # the tensors were changed on purpose: check what follows
+    # The tensors were changed on purpose: a new digest, so that the check under test speaks.
+    metadata["tensors_sha256"] = tensors_digest(tensors)
     return safetensors_save(tensors, metadata=metadata)
 
 
@@ -210,14 +225,16 @@ def test_a_flipped_byte_in_the_tensor_data_is_caught(tmp_path: Path, where: floa
     assert str(path) in str(info.value)
 
 
-def test_a_checkpoint_without_a_digest_still_loads(tmp_path: Path) -> None:
-    """Files written before the digest existed stay readable."""
+def test_a_checkpoint_without_a_digest_is_refused(tmp_path: Path) -> None:
+    """Format version 1 has the digest: a file without it cannot be vouched for."""
     tensors = load_checkpoint_bytes(_payload())
     metadata = tensors.pop("__metadata__")
     del metadata["tensors_sha256"]
     path = tmp_path / "older.safetensors"
     path.write_bytes(safetensors_save(tensors, metadata=metadata))
-    assert load_checkpoint(path).epoch == 1
+    with pytest.raises(CheckpointError, match="no tensors_sha256") as info:
+        load_checkpoint(path)
+    assert str(path) in str(info.value)
 
 
 def test_missing_file_and_directory(tmp_path: Path) -> None:
@@ -314,10 +331,14 @@ def test_crash_in_a_training_checkpoint_write(
     events = train(CONFIG, tiny_dataset, runs_dir=tmp_path, progress_interval=1e9)
     started = next(events)
     assert isinstance(started, RunStarted)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(RunError) as info:
         list(events)
     monkeypatch.undo()
     folder = Path(started.run_dir) / "checkpoints"
+    assert str(info.value) == (
+        f"cannot write checkpoint {folder / 'last.safetensors'}: no space left on device; "
+        "the previous checkpoint is intact"
+    )
     assert load_checkpoint(folder / "last.safetensors").epoch == 1
     assert load_checkpoint(folder / "best.safetensors").epoch == 1
     assert _leftovers(folder) == []
@@ -337,9 +358,9 @@ def test_a_crash_marks_the_run_failed_with_the_error(
     monkeypatch.setattr(os, "replace", failing_replace)
     events = train(CONFIG, tiny_dataset, runs_dir=tmp_path, progress_interval=1e9)
     started = next(events)
-    with pytest.raises(OSError):
+    with pytest.raises(RunError):
         list(events)
     monkeypatch.undo()
     info = load_run(Path(started.run_dir))
     assert info.status == "failed"
-    assert "No space left" in info.error
+    assert "no space left" in info.error
