@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from data.idx import DatasetError
 from data.loader import Split, to_float
 from data.mnist import Dataset, load_dataset
 from mlp_core.checkpoint import Checkpoint, load_checkpoint
@@ -65,6 +66,60 @@ def checkpoint_test_split(checkpoint: Checkpoint, dataset: Dataset, device: torc
     )
 
 
+def recorded_dataset(checkpoint: Checkpoint) -> str:
+    """The name of the data set `checkpoint` was trained on: its metadata, or for files from
+    before it was recorded, its run folder's run.json; "" when neither says."""
+    if checkpoint.dataset:
+        return checkpoint.dataset
+    run_path = checkpoint.path.parent.parent
+    if (run_path / RUN_FILE).is_file():
+        try:
+            return load_run(run_path).dataset
+        except RunError:
+            return ""
+    return ""
+
+
+def check_dataset(checkpoint: Checkpoint, dataset: Dataset) -> None:
+    """Refuse to score a checkpoint on a data set other than its own (MNIST figures of an
+    optdigits model mean nothing), naming the --data-dir to give."""
+    recorded = recorded_dataset(checkpoint)
+    if not recorded or recorded == dataset.name:
+        return
+    where = (
+        f"--data-dir {checkpoint.data_dir}"
+        if checkpoint.data_dir
+        else (
+            "no --data-dir (the bundled MNIST)"
+            if recorded == "MNIST"
+            else f"the --data-dir of {recorded!r}"
+        )
+    )
+    raise DatasetError(
+        f"{checkpoint.path}: trained on {recorded!r}, not on {dataset.name!r}; give {where}"
+    )
+
+
+def dataset_for_checkpoint(
+    checkpoint: Checkpoint, data_dir: Path | str | None
+) -> tuple[Dataset, str | None]:
+    """The data set to evaluate `checkpoint` on, and a note when it was not the one asked for.
+
+    With `data_dir`, that one (refused if it is another data set). Without it, the bundled
+    MNIST, unless the checkpoint records another data set whose folder still exists: then that
+    folder, said in the note. Raises DatasetError.
+    """
+    recorded = recorded_dataset(checkpoint)
+    note = None
+    own_folder = bool(checkpoint.data_dir) and Path(checkpoint.data_dir).is_dir()
+    if data_dir is None and recorded not in ("", "MNIST") and own_folder:
+        data_dir = checkpoint.data_dir
+        note = f"using the data set the checkpoint was trained on: {data_dir}"
+    dataset = load_dataset(data_dir)
+    check_dataset(checkpoint, dataset)
+    return dataset, note
+
+
 def _report(progress: ProgressCallback | None, stage: str, fraction: float) -> None:
     if progress is not None:
         progress(stage, fraction)
@@ -79,14 +134,15 @@ def _prepare(
 ) -> tuple[Checkpoint, MLP, Split, Dataset]:
     """Load checkpoint, data and model: the checkpoint first, so a bad file fails at once.
 
-    Raises CheckpointError, DatasetError, DeviceError.
+    Raises CheckpointError, DatasetError (another data set than the checkpoint's), DeviceError.
     """
     _report(progress, "reading checkpoint", 0.0)
     checkpoint = load_checkpoint(path)
     torch_device = resolve_device(device)
     if dataset is None:
         _report(progress, "loading data", 0.2)
-        dataset = load_dataset(data_dir)
+        dataset, _note = dataset_for_checkpoint(checkpoint, data_dir)
+    check_dataset(checkpoint, dataset)
     _report(progress, "preparing test split", 0.4)
     model = MLP.from_state_dict(checkpoint.weights(), torch_device)
     split = checkpoint_test_split(checkpoint, dataset, torch_device)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import MISSING, fields, replace
 from pathlib import Path
@@ -19,6 +20,8 @@ from mlp_core.config import PRESETS, ConfigError, TrainConfig
 EXIT_ERROR = 2
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
+#: 128 + SIGPIPE: what a shell reports for a command whose reader went away (`| head`).
+EXIT_BROKEN_PIPE = 141
 #: TrainConfig fields that are options of the command rather than hyperparameters.
 RUN_OPTIONS = ("device",)
 
@@ -167,14 +170,29 @@ def main(argv: list[str] | None = None) -> int:
         "sweep": run_sweep_command,
     }[args.command]
     try:
-        return handler(args)
+        status = handler(args)
+        sys.stdout.flush()  # a closed pipe fails here, inside the handler below
+        return status
+    except BrokenPipeError:
+        return _stdout_went_away()
     except ConfigError as exc:
         return fail(f"invalid setting: {exc}")
 
 
+def _stdout_went_away() -> int:
+    """`mnist-tui runs | head`: the reader closed the pipe. Python's documented recipe: point
+    stdout at /dev/null so the interpreter's final flush does not fail again, and exit 141."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
+
+
 def fail(message: str) -> int:
     """Print one clear error line and return the error status."""
-    print(f"mnist-tui: error: {message}", file=sys.stderr)
+    from mlp_core.text import printable  # no torch: this stays fast
+
+    print(f"mnist-tui: error: {printable(message)}", file=sys.stderr)
     return EXIT_ERROR
 
 

@@ -30,7 +30,9 @@ from mlp_core import (
     preset,
     train,
 )
-from mlp_core.runs import RunError, list_runs, run_summary
+from mlp_core.runs import RunError, check_runs_dir, list_runs, run_summary
+from mlp_core.stopsignals import StopOnSignals
+from mlp_core.text import printable
 from tui.cli import EXIT_DIVERGED, EXIT_INTERRUPTED, config_from_args, fail, print_json
 
 CORE_ERRORS = (DatasetError, DeviceError, CheckpointError, TrainingError, RunError)
@@ -86,15 +88,23 @@ def train_command(args: argparse.Namespace) -> int:
     if args.resume and args.preset:
         return fail("--preset and --resume: a resumed run starts from the checkpoint's config")
     printer = _EventPrinter(args.json)
+    stop = StopOnSignals()  # SIGTERM, SIGHUP: stop after the batch, exit 143 or 129
     try:
-        start = load_checkpoint(args.resume) if args.resume else None
-        base = start.config if start else preset(args.preset or "default")
-        config = config_from_args(args, base)
-        dataset = load_dataset(args.data_dir)
-        events = train(config, dataset, runs_dir=args.runs_dir, start=start)
-        return printer.print_all(events, config.epochs)
+        with stop:
+            start = load_checkpoint(args.resume) if args.resume else None
+            base = start.config if start else preset(args.preset or "default")
+            config = config_from_args(args, base)
+            dataset = load_dataset(args.data_dir)
+            events = train(config, dataset, runs_dir=args.runs_dir, start=start, should_stop=stop)
+            status = printer.print_all(events, config.epochs)
+        if stop.received is not None and printer.status == "stopped":
+            print(f"stopped by {stop.received.name}: the run is saved as stopped", file=sys.stderr)
+            return stop.exit_status
+        return status
     except KeyboardInterrupt:
         return printer.interrupted()
+    except BrokenPipeError:
+        raise  # stdout was closed (`| head`): main() ends quietly
     except CORE_ERRORS as exc:
         return fail(str(exc))
     except OSError as exc:  # an unwritable --runs-dir, a full disk
@@ -112,6 +122,7 @@ class _EventPrinter:
         self.progress = ProgressLine(sys.stdout)
         self.run_dir = ""
         self.current_epoch = 0  # the epoch in progress; 0 before the run has started
+        self.status = ""  # the Finished event's status, once it came
 
     def print_all(self, events: Generator[Event, None, None], epochs: int) -> int:
         try:
@@ -136,6 +147,8 @@ class _EventPrinter:
             self.current_epoch = event.epoch
         elif isinstance(event, EpochEnd):
             self.current_epoch = event.epoch + 1
+        elif isinstance(event, Finished):
+            self.status = event.status
 
     def interrupted(self) -> int:
         self.progress.clear()
@@ -178,6 +191,10 @@ def _print_event(event: Event, epochs: int, progress: ProgressLine) -> None:
 
 def runs_command(args: argparse.Namespace) -> int:
     """`mnist-tui runs`: one row per run, newest first."""
+    try:
+        check_runs_dir(args.runs_dir)
+    except RunError as exc:
+        return fail(str(exc))
     runs = list_runs(args.runs_dir)
     if args.json:
         for run in runs:
@@ -189,7 +206,7 @@ def runs_command(args: argparse.Namespace) -> int:
     descending = args.reverse if args.reverse is not None else args.sort in ("name", "val", "test")
     rows = sort_rows([run_summary(run) for run in runs], args.sort, descending)
     columns = ("name", "config", "epochs", "best val", "test at best", "time", "status")
-    table = [[_cell(row, column) for column in columns] for row in rows]
+    table = [[printable(_cell(row, column)) for column in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in table)) for i, c in enumerate(columns)]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     for cells in table:
@@ -243,16 +260,23 @@ def sort_rows(rows: list[dict[str, object]], key: str, reverse: bool) -> list[di
 
 def eval_command(args: argparse.Namespace) -> int:
     """`mnist-tui eval CHECKPOINT`: test loss, accuracy, per-class accuracy, confusion."""
-    from mlp_core.inspect import evaluate_checkpoint
+    from mlp_core.inspect import dataset_for_checkpoint, evaluate_checkpoint
 
     try:
-        load_checkpoint(args.checkpoint)  # a bad file fails before the data set loads
-        dataset = load_dataset(args.data_dir)
+        checkpoint = load_checkpoint(args.checkpoint)  # a bad file fails before the data
+        dataset, note = dataset_for_checkpoint(checkpoint, args.data_dir)
         result = evaluate_checkpoint(args.checkpoint, dataset, args.device or "auto")
     except CORE_ERRORS as exc:
         return fail(str(exc))
+    non_finite = checkpoint.non_finite()
+    for line in ([f"note: {note}"] if note else []) + (
+        [f"warning: {', '.join(non_finite)} hold NaN or infinite values"] if non_finite else []
+    ):
+        print(printable(line), file=sys.stderr)
     if args.json:
-        print_json({"checkpoint": str(args.checkpoint), **result.to_dict()})
+        print_json(
+            {"checkpoint": str(args.checkpoint), "non_finite": non_finite, **result.to_dict()}
+        )
         return 0
     print(f"checkpoint {args.checkpoint}")
     print(

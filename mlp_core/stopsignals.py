@@ -1,0 +1,57 @@
+"""SIGTERM and SIGHUP as a request to stop, like the app's Stop: after the current batch.
+
+Without this a `kill`, a closed SSH session or a container's stop ends the trainer wherever it
+is, leaving run.json at "running". With it, `train()` sees `should_stop()` turn true, ends the
+epoch's batch, records the run as "stopped" and returns; the command then exits with 128 plus
+the signal's number (143 for SIGTERM, 129 for SIGHUP), as a shell reports a signalled process.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType, TracebackType
+from typing import Any
+
+#: The signals handled; SIGINT stays Python's KeyboardInterrupt (Ctrl-C stops at once).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class StopOnSignals:
+    """A context manager and a `should_stop` callable: true once a stop signal arrived.
+
+    Handlers are installed only in the main thread (the only one Python lets install them);
+    elsewhere, as in the app's worker, it is a callable that stays false.
+    """
+
+    def __init__(self, signals: tuple[signal.Signals, ...] = STOP_SIGNALS) -> None:
+        self.signals = signals
+        self.received: signal.Signals | None = None
+        self._previous: dict[signal.Signals, Any] = {}
+
+    def __call__(self) -> bool:
+        return self.received is not None
+
+    @property
+    def exit_status(self) -> int:
+        """128 + the signal's number, or 0 when none arrived."""
+        return 128 + int(self.received) if self.received is not None else 0
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        self.received = signal.Signals(signum)
+
+    def __enter__(self) -> StopOnSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.signals:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _traceback: TracebackType | None,
+    ) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous.clear()
