@@ -53,7 +53,7 @@ SPLIT_COLOURS: dict[str, Colour] = {
     "val": Colour(208, "orange"),
     "test": Colour(170, "orchid"),
     "lr": Colour(244, "grey"),
-    "step": Colour(67, "steel"),  # the raw per-step loss, under its smoothed (train) curve
+    "step": Colour(240, "dim grey"),  # the raw per-step loss, faint under its smoothed curve
 }
 
 

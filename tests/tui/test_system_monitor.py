@@ -58,6 +58,8 @@ class FakePsutil:
 
 def test_a_gpu_through_fake_nvml_and_the_cpu_through_psutil() -> None:
     sampler = Sampler(nvml=FakeNvml(), psutil=FakePsutil())
+    first = sampler.sample()  # psutil's first CPU figure covers no time: not shown
+    assert first.cpu_percent is None and sample_line(first).plain.endswith("64°C · app 812M")
     line = sample_line(sampler.sample()).plain
     assert line == "GPU 87% 10.2/80G 64°C · CPU 43% · app 812M"
     full = sample_lines(sampler.sample()).plain.splitlines()
@@ -67,7 +69,9 @@ def test_a_gpu_through_fake_nvml_and_the_cpu_through_psutil() -> None:
 
 
 def test_two_gpus_show_the_runs_one_and_a_temperature_a_gpu_lacks_is_left_out() -> None:
-    sample = Sampler(nvml=FakeNvml(count=2), psutil=FakePsutil()).sample()
+    sampler = Sampler(nvml=FakeNvml(count=2), psutil=FakePsutil())
+    sampler.sample()
+    sample = sampler.sample()
     assert sample_line(sample, gpu_index=1).plain == "GPU1 47% 10.2/80G (+1) · CPU 43% · app 812M"
     assert sample.gpus[1].temperature is None and sample.gpus[0].temperature == 64
 
@@ -76,12 +80,15 @@ def test_without_nvml_only_the_cpu_side_shows_and_nothing_fails() -> None:
     for nvml in (None, FakeNvml(fail_init=True)):
         sampler = Sampler(nvml=nvml, psutil=FakePsutil())
         assert sampler.gpu_count == 0
+        sampler.sample()
         assert sample_line(sampler.sample()).plain == "CPU 43% · app 812M"
     assert sample_line(Sampler(nvml=None, psutil=None).sample()).plain == "no monitor here"
 
 
 def test_the_real_machine_can_be_sampled() -> None:
-    sample = Sampler().sample()  # NVML or not, whatever this machine has: no exception
+    sampler = Sampler()  # NVML or not, whatever this machine has: no exception
+    sampler.sample()
+    sample = sampler.sample()
     assert sample.cpu_percent is not None and sample.process_memory > 0
 
 

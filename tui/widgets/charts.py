@@ -51,8 +51,11 @@ LR_AXIS_WIDTH = 50
 #: A series with this many points or fewer is drawn with a visible dot at each point.
 DOTS_UP_TO = 1
 DOT = "●"
+#: plotext marker of the lines: "hd" (quadrant blocks, solid in every font) over braille,
+#: whose dots many terminal fonts draw faint and apart.
+LINE_MARKER = "hd"
 #: Below this width the legend is compact (short title, no key numbers, less space).
-NARROW = 40
+NARROW = 56
 #: Series 1 to this can be hidden or shown by their number.
 MAX_TOGGLES = 5
 #: Series that are not one point per epoch (the cursor does not stop on them).
@@ -82,6 +85,8 @@ class MetricChart(PlotextPlot, can_focus=True):
     SHORT_TITLE: ClassVar[str] = ""
     #: Never above this value (accuracy: 100%).
     CEILING: ClassVar[float | None] = None
+    #: Never below this value (a loss or an accuracy is not negative).
+    FLOOR: ClassVar[float] = 0.0
     #: The y axis spans at least this much (None: a tenth of the largest value).
     MIN_SPAN: ClassVar[float | None] = None
     #: Seconds between two redraws at most (epochs on a small set end many times a second).
@@ -290,7 +295,8 @@ class MetricChart(PlotextPlot, can_focus=True):
             title += f" {self.compare_metric}"
         if self.log_scale:
             title += " (log)"
-        text = Text(f" {title} ", style=title_style)
+        text = Text()  # not Text(title, style=...): that style would be the whole line's
+        text.append(title if narrow else f" {title} ", style=title_style)
         if self.cursor_epoch is not None:
             text.append(f" ep {self.cursor_epoch}", style="bold")
         values = self.values_at(self.cursor_epoch) if self.cursor_epoch is not None else {}
@@ -305,7 +311,8 @@ class MetricChart(PlotextPlot, can_focus=True):
             if not (narrow and value is not None and self.cursor_epoch is not None):
                 text.append(label if narrow else f" {label}", style=style)  # colour says it
             if value is not None and not hidden:
-                text.append(("" if narrow else " ") + short_number(value), style="bold")
+                bare = narrow and self.cursor_epoch is not None  # the colour alone names it
+                text.append(("" if bare else " ") + short_number(value), style="bold")
         return text
 
     def legend_value(self, label: str, values: dict[str, float | None]) -> float | None:
@@ -333,6 +340,8 @@ class MetricChart(PlotextPlot, can_focus=True):
         plt = self.plt
         plt.clear_data()
         plt.yscale("log" if self.log_scale else "linear", yside="left")
+        plt.xaxes(True, False)  # no frame line on top: a row more for the curves
+        plt.yaxes(True, False)
         drawn: list[float] = []
         last_x = 0.0
         for label, colour, points in self.lines():
@@ -343,11 +352,9 @@ class MetricChart(PlotextPlot, can_focus=True):
         if drawn:
             most = max(2, self.size.width // 7)
             plt.xticks(epoch_ticks(last_x, most) if last_x >= 2 else step_ticks(last_x))
-            limits = fit_range(
-                drawn, ceiling=self.CEILING, log=self.log_scale, min_span=self.MIN_SPAN
-            )
-            if limits is not None:
-                plt.ylim(*limits, yside="left")
+            limits = fit_range(drawn, ceiling=self.CEILING, min_span=self.MIN_SPAN)
+            if limits is not None and not self.log_scale:  # plotext fits a log axis itself
+                plt.ylim(max(limits[0], self.FLOOR), limits[1], yside="left")
             self._draw_cursor()
         self.refresh()
 
@@ -362,7 +369,7 @@ class MetricChart(PlotextPlot, can_focus=True):
         if len(points) <= DOTS_UP_TO:
             self.plt.scatter(xs, ys, color=colour, marker=DOT, **options)
         else:
-            self.plt.plot(xs, ys, color=colour, marker="braille", **options)
+            self.plt.plot(xs, ys, color=colour, marker=LINE_MARKER, **options)
 
     def _draw_cursor(self) -> None:
         """A vertical line at the cursor's epoch and a dot on each series there."""
@@ -449,6 +456,13 @@ class LossChart(MetricChart):
             raw = self.steps.points
             self._draw(raw, split_colour("step").plotext)
             drawn.extend(value for _, value in raw)
+        if label == "train" and self.steps.points and "step" not in self.hidden:
+            # The smoothed step curve is the training loss in detail: the epochs' own
+            # values are dots on it, not a second line of the same colour.
+            drawn.extend(value for _, value in points)
+            xs, ys = [x for x, _ in points], [y for _, y in points]
+            self.plt.scatter(xs, ys, color=colour.plotext, marker=DOT)
+            return
         super().draw_line(label, colour, points, drawn)
 
 

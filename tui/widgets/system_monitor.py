@@ -63,6 +63,8 @@ class Sampler:
         self.nvml = _import("pynvml") if nvml == "auto" else nvml
         self.gpu_count = 0
         self._process = None
+        #: psutil's first CPU reading covers no time (it reads 0): that one is not shown.
+        self._cpu_primed = False
         if self.nvml is not None:
             try:
                 self.nvml.nvmlInit()
@@ -71,12 +73,14 @@ class Sampler:
                 self.nvml, self.gpu_count = None, 0
         if self.psutil is not None:
             self._process = self.psutil.Process()
-            self.psutil.cpu_percent(interval=None)  # the first reading is 0: start the clock
+            self.psutil.cpu_percent(interval=None)  # starts psutil's clock
 
     def sample(self) -> SystemSample:
         cpu = memory = None
         if self.psutil is not None and self._process is not None:
             cpu = float(self.psutil.cpu_percent(interval=None))
+            if not self._cpu_primed:
+                cpu, self._cpu_primed = None, True
             memory = int(self._process.memory_info().rss)
         gpus = tuple(self._gpu(index) for index in range(self.gpu_count))
         return SystemSample(cpu, memory, gpus)
