@@ -473,7 +473,7 @@ class AccuracyChart(MetricChart):
     SERIES = (("val_accuracy", "val"), ("test_accuracy", "test"))
     COMPARE = (("val_accuracy", "val"), ("test_accuracy", "test"))
     TITLE = "accuracy %"
-    SHORT_TITLE = "acc %"
+    SHORT_TITLE = "accuracy"
     CEILING = 100.0
     MIN_SPAN = 1.0  # percentage point
 
