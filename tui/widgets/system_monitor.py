@@ -19,8 +19,9 @@ from typing import Any
 
 from rich.text import Text
 from textual import work
+from textual.app import RenderResult
 from textual.message import Message
-from textual.widgets import Static
+from textual.widget import Widget
 from textual.worker import get_current_worker
 
 GIB = 1024**3
@@ -169,11 +170,16 @@ def sample_lines(sample: SystemSample) -> Text:
     return Text("\n").join(lines)
 
 
-class SystemMonitor(Static):
-    """The machine's load, refreshed every `interval` seconds by a thread worker."""
+class SystemMonitor(Widget):
+    """The machine's load, refreshed every `interval` seconds by a thread worker.
+
+    Compact, it has a fixed size (one line, `width` in its CSS) and a new sample is only a
+    repaint, never a layout of the screen (as AppHeader, for the same reason: the UI thread's
+    time is the training's on a CPU run)."""
 
     DEFAULT_CSS = """
-    SystemMonitor { height: auto; width: auto; color: $text-muted; }
+    SystemMonitor { height: 1; width: 52; color: $text-muted; }
+    SystemMonitor.-full { height: auto; width: 1fr; }
     """
 
     class Sampled(Message):
@@ -196,8 +202,9 @@ class SystemMonitor(Static):
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
-        super().__init__("", id=id, classes=classes)
+        super().__init__(id=id, classes=classes)
         self.compact = compact
+        self.set_class(not compact, "-full")
         self.interval = interval
         #: The GPU the one-line form shows (the run's `cuda:N`); None: the first.
         self.gpu_index = gpu_index
@@ -231,4 +238,11 @@ class SystemMonitor(Static):
 
     def show(self, sample: SystemSample) -> None:
         self.sample = sample
-        self.update(sample_line(sample, self.gpu_index) if self.compact else sample_lines(sample))
+        self.refresh(layout=not self.compact)
+
+    def render(self) -> RenderResult:
+        if self.sample is None:
+            return Text("")
+        if self.compact:
+            return sample_line(self.sample, self.gpu_index)
+        return sample_lines(self.sample)
