@@ -9,6 +9,7 @@ a confusion cell opens the misclassified digits of that cell; `m` opens every on
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from pathlib import Path
 from typing import ClassVar
@@ -32,21 +33,41 @@ from tui.worker import run_torch_work
 NARROW_WIDTH = 90
 
 
+#: Characters in a per-class bar.
+BAR_WIDTH = 20
+
+
+def bar_floor(per_class_accuracy: list[float]) -> float:
+    """Where the per-class bars start, in percent: a whole percent at least one point under the
+    worst class (0 when classes are far apart), so 95.9% and 99.1% no longer look alike."""
+    if not per_class_accuracy:
+        return 0.0
+    lowest = 100.0 * min(per_class_accuracy)
+    return max(0.0, math.floor(lowest) - 1.0)
+
+
 def per_class_table(per_class_accuracy: list[float], confusion: list[list[int]]) -> Table:
-    """Class, accuracy, a bar and the count, one row per class; the worst class in red."""
+    """Class, accuracy, a bar and the count, one row per class; the worst class in red.
+
+    The bars run from `bar_floor` to 100%, as the bar column's header says (``95% ▸ 100%``):
+    what distinguishes the classes fills the bar, not the share they all have."""
+    floor = bar_floor(per_class_accuracy)
     table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    start = f"{floor:.0f}% "
+    scale = start + "─" * (BAR_WIDTH - len(start) - 5) + "▸100%"
     for header, justify in (
         ("", "right"),
         ("accuracy", "right"),
-        ("", "left"),
+        (scale, "left"),
         ("images", "right"),
     ):
         table.add_column(header, justify=justify)
     worst = min(range(len(per_class_accuracy)), key=per_class_accuracy.__getitem__, default=-1)
     for label, accuracy in enumerate(per_class_accuracy):
-        filled = round(accuracy * 20)
+        share = (100.0 * accuracy - floor) / (100.0 - floor) if floor < 100 else 1.0
+        filled = min(BAR_WIDTH, max(0, round(share * BAR_WIDTH)))
         style = "red" if label == worst else "green"
-        bar = Text("█" * filled, style=style) + Text("·" * (20 - filled), style="grey50")
+        bar = Text("█" * filled, style=style) + Text("·" * (BAR_WIDTH - filled), style="grey50")
         total = sum(confusion[label])
         table.add_row(Text(str(label), style="bold"), f"{100 * accuracy:6.2f}%", bar, f"{total}")
     return table
@@ -69,6 +90,7 @@ class EvaluateScreen(Screen[None]):
     EvaluateScreen #eval-confusion-box { width: auto; height: auto; margin-right: 3; }
     EvaluateScreen #eval-per-class { width: 1fr; height: auto; }
     EvaluateScreen .eval-caption { color: $text-muted; height: auto; }
+    EvaluateScreen #eval-cursor { color: $warning; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -127,9 +149,13 @@ class EvaluateScreen(Screen[None]):
                         "confusion: rows true, columns predicted · Enter: see digits",
                         classes="eval-caption",
                     )
+                    yield Static("", id="eval-cursor", classes="eval-caption")
                     yield ConfusionTable(id="eval-confusion")
                 with Vertical(id="eval-per-class"):
-                    yield Static("per-class accuracy", classes="eval-caption")
+                    yield Static(
+                        "per-class accuracy · bars from the scale in their header",
+                        classes="eval-caption",
+                    )
                     yield Static(id="eval-per-class-table")
         yield Footer()
 
@@ -215,6 +241,7 @@ class EvaluateScreen(Screen[None]):
         )
         table = self.query_one(ConfusionTable)
         table.set_matrix(result.confusion)
+        self.query_one("#eval-cursor", Static).update(table.cursor_words())
         self.query_one("#eval-results").display = True
         table.focus()
 
@@ -227,6 +254,11 @@ class EvaluateScreen(Screen[None]):
         self.notify(error, title="Cannot evaluate", severity="error", timeout=8)
 
     # -- keys -----------------------------------------------------------------------------
+
+    @on(ConfusionTable.CellHighlighted)
+    def _cursor_moved(self) -> None:
+        table = self.query_one(ConfusionTable)
+        self.query_one("#eval-cursor", Static).update(table.cursor_words())
 
     @on(ConfusionTable.CellChosen)
     def _cell_chosen(self, message: ConfusionTable.CellChosen) -> None:

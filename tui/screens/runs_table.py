@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
+from tui.colours import run_colour
 from tui.format import duration, percent, run_started
 
 
@@ -160,6 +161,8 @@ class RunsScreen(Screen[Path | None]):
         for row in self.rows:
             style = "red" if row.get("status") == "unreadable" else ""
             cells = [Text(show(row), style=style) for _, _, show, _ in COLUMNS]
+            if not style:  # the run in its own colour, as in the charts and the panel
+                cells[0].stylize(f"bold {run_colour(row['name']).rich}")
             table.add_row(*cells, key=str(row["path"]))
         if chosen is not None:
             index = next((i for i, r in enumerate(self.rows) if r["path"] == chosen), 0)

@@ -3,7 +3,10 @@
 Each field becomes an input of its type (a Select where the field has choices, a Checkbox for a
 bool, an Input otherwise) with a Textual validator that asks `TrainConfig` itself, so the form
 and the engine can never disagree on what is valid. The reason a value is refused is shown under
-the field as you type. A preset selector fills the form.
+the field as you type, for every field (a number field refuses no character as typed: `12.5` in
+an integer field says it must be a whole number). Its inputs are `FieldInput`s, whose editing
+keys keep their order in a burst of keys (see `tui.widgets.field_input`). A preset selector
+fills the form.
 
 A number field (and the device) also takes a comma-separated list, `128,256,512`: the form is
 then a grid for the queue (every combination, `grid_configs`), its size shown under the
@@ -30,6 +33,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from mlp_core.config import PRESETS, ConfigError, TrainConfig
+from tui.widgets.field_input import FieldInput
 
 #: Short labels for the form (the field name is used for any field not listed).
 LABELS = {
@@ -77,8 +81,6 @@ class GridValue:
 
 #: The messages of the form's own controls (prevented while the form fills itself).
 FIELD_CHANGES = (Input.Changed, Select.Changed, Checkbox.Changed)
-#: What a number field may hold as typed: digits, a sign, a decimal point, an exponent, commas.
-RESTRICT = {"int": r"[-+0-9, ]*", "float": r"[-+0-9.eE, ]*"}
 #: Why Start refuses a list (the queue takes it).
 LIST_FOR_QUEUE = "is a list: ctrl+g queues the grid; Start takes one value"
 
@@ -251,9 +253,10 @@ class ConfigForm(VerticalScroll):
         elif kind == "bool":
             widget = Checkbox("", value=bool(value), compact=True, id=widget_id)
         else:
-            widget = Input(
+            # Nothing is refused as typed: the reason shows under the field (`12.5`: must be a
+            # whole number) instead of a character silently dropped.
+            widget = FieldInput(
                 _format(value),
-                restrict=RESTRICT.get(kind),
                 validators=[FieldValidator(self, name)],
                 validate_on=["changed", "submitted", "blur"],
                 compact=True,

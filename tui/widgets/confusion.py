@@ -3,6 +3,10 @@
 Rows are the true class, columns the prediction. A diagonal cell is green, brighter as more of
 its class is right; an off-diagonal cell is red, brighter as more of the row went there, so the
 usual confusions (4 -> 9, 7 -> 2) stand out at a glance. Empty cells are dim.
+
+The cursor cell is drawn black on yellow, a colour no other cell has (DataTable's own cursor is
+hidden under the cells' colours), and `cursor_words()` says where it is; it starts on the
+biggest confusion, and says so.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from textual.widgets import DataTable
 RIGHT_RGB = (0, 135, 0)
 WRONG_RGB = (215, 0, 0)
 EMPTY_STYLE = Style(color="grey50")
+CURSOR_STYLE = Style(color="black", bgcolor="yellow", bold=True, underline=True)
 
 
 def _blend(rgb: tuple[int, int, int], amount: float) -> Color:
@@ -79,6 +84,9 @@ class ConfusionTable(DataTable):
             cell_padding=0,
         )
         self.matrix: list[list[int]] = []
+        self._width = 5
+        #: The cell drawn as the cursor (put back to its colours when the cursor leaves).
+        self._marked: tuple[int, int] | None = None
 
     def set_matrix(self, matrix: list[list[int]]) -> None:
         """Show `matrix` (confusion[true][predicted]); the cursor starts on the worst cell."""
@@ -86,6 +94,7 @@ class ConfusionTable(DataTable):
         self.clear(columns=True)
         size = len(self.matrix)
         width = max(4, len(str(max((max(r) for r in self.matrix), default=0)))) + 2
+        self._width, self._marked = width, None
         for predicted in range(size):
             self.add_column(Text(f"→{predicted}", justify="right"), key=str(predicted), width=width)
         for true_label, row in enumerate(self.matrix):
@@ -97,6 +106,41 @@ class ConfusionTable(DataTable):
             self.add_row(*cells, key=str(true_label), label=Text(f" {true_label} ", style="bold"))
         if size:
             self.move_cursor(row=self.worst_cell()[0], column=self.worst_cell()[1])
+            self._mark(self.worst_cell())
+
+    def _cell(self, where: tuple[int, int], cursor: bool) -> Text:
+        true_label, predicted = where
+        row = self.matrix[true_label]
+        text = cell_text(row[predicted], sum(row), true_label == predicted, self._width)
+        if cursor:
+            text.stylize(CURSOR_STYLE)
+        return text
+
+    def _mark(self, where: tuple[int, int]) -> None:
+        """Draw `where` as the cursor and the previous cursor cell in its own colours."""
+        if self._marked == where or not self.matrix:
+            return
+        if self._marked is not None:
+            self.update_cell_at(Coordinate(*self._marked), self._cell(self._marked, False))
+        self._marked = where
+        self.update_cell_at(Coordinate(*where), self._cell(where, True))
+
+    @on(DataTable.CellHighlighted)
+    def _highlighted(self, event: DataTable.CellHighlighted) -> None:
+        self._mark((event.coordinate.row, event.coordinate.column))
+
+    def cursor_words(self) -> str:
+        """``cursor: true 4 → 9, 12 images (the biggest confusion, where it starts)``."""
+        if not self.matrix:
+            return ""
+        true_label, predicted = self.cursor_coordinate.row, self.cursor_coordinate.column
+        count = self.matrix[true_label][predicted]
+        words = f"cursor ▮ true {true_label} → {predicted}: {count} image{'s' * (count != 1)}"
+        if (true_label, predicted) == self.worst_cell() and true_label != predicted:
+            words += " (the biggest confusion: the cursor starts there)"
+        elif true_label == predicted:
+            words += " right"
+        return words
 
     def worst_cell(self) -> tuple[int, int]:
         """The off-diagonal cell with the most images (the biggest confusion), else (0, 0)."""
