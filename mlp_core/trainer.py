@@ -44,6 +44,7 @@ from mlp_core.events import (
 )
 from mlp_core.model import MLP
 from mlp_core.optim import Optimizer, learning_rate, make_optimizer
+from mlp_core.precision import apply_matmul_precision, compute_dtype, precision_problem
 from mlp_core.runs import (
     CHECKPOINT_DIR,
     RunError,
@@ -89,6 +90,10 @@ class _Run:
     ) -> None:
         self.config = config
         self.device = resolve_device(config.device)
+        problem = precision_problem(config.precision, self.device)
+        if problem:
+            raise TrainingError(problem)
+        apply_matmul_precision(config.precision, self.device)
         self.dataset = dataset
         if config.val_split >= len(dataset.train_labels):
             raise TrainingError(
@@ -114,6 +119,7 @@ class _Run:
             self.info = self._new_folder(runs_dir, parent=None)
         else:
             self._restore(start, runs_dir)
+        self.model.compute_dtype = compute_dtype(config.precision)
 
     def _new_folder(self, runs_dir: Path, parent: dict[str, Any] | None) -> RunInfo:
         return create_run(
