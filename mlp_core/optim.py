@@ -29,7 +29,13 @@ def _scratch_like(params: NamedParams) -> list[torch.Tensor]:
 
 
 def _add_into(out: list[torch.Tensor], a: list[torch.Tensor], b: list[torch.Tensor], alpha: float):
-    """out = a + alpha·b, element for element as torch._foreach_add(a, b, alpha=alpha)."""
+    """a + alpha·b, element for element as torch._foreach_add(a, b, alpha=alpha).
+
+    On the CPU into `out` (no fresh tensors: see the module doc); on CUDA, where the caching
+    allocator makes a fresh tensor free, as one multi-tensor kernel instead of one per tensor.
+    """
+    if a[0].is_cuda:
+        return torch._foreach_add(a, b, alpha=alpha)
     for o, x, y in zip(out, a, b, strict=True):
         torch.add(x, y, alpha=alpha, out=o)
     return out
@@ -114,8 +120,11 @@ class Adam:
         torch._foreach_mul_(v, self.beta2)  # v = β₂v + (1−β₂)g²
         torch._foreach_addcmul_(v, g, g, value=1 - self.beta2)
         denom = self.denom  # √v/√(1−β₂ᵗ) + ε
-        for out, v_i in zip(denom, v, strict=True):
-            torch.sqrt(v_i, out=out)
+        if v[0].is_cuda:
+            denom = torch._foreach_sqrt(v)
+        else:
+            for out, v_i in zip(denom, v, strict=True):
+                torch.sqrt(v_i, out=out)
         torch._foreach_div_(denom, bias2_sqrt)
         torch._foreach_add_(denom, self.eps)
         torch._foreach_addcdiv_(params, m, denom, value=-lr / bias1)

@@ -31,6 +31,7 @@ from data.loader import (
 from data.mnist import Dataset, load_dataset
 from mlp_core.checkpoint import Checkpoint, atomic_write, serialize
 from mlp_core.config import TrainConfig
+from mlp_core.cuda_graph import graphed_loss
 from mlp_core.device import describe_device, resolve_device, synchronize
 from mlp_core.evaluate import loss_and_accuracy
 from mlp_core.events import (
@@ -388,13 +389,27 @@ def _train_epoch(
 def _step(
     run: _Run, index: torch.Tensor, shifts: torch.Tensor | None, lr: float, loss_sum: torch.Tensor
 ) -> None:
-    """One SGD step on the batch `index` (no host sync)."""
+    """One SGD step on the batch `index` (no host sync). On CUDA the forward and backward
+    replay a captured graph (mlp_core/cuda_graph.py); the CPU calls `_batch_loss` directly."""
+
+    def batch_loss(index: torch.Tensor, shifts: torch.Tensor | None) -> torch.Tensor:
+        return _batch_loss(run, index, shifts)
+
+    if run.device.type == "cuda":
+        loss = graphed_loss(run, batch_loss, index, shifts)
+    else:
+        loss = batch_loss(index, shifts)
+    loss_sum.add_(loss)
+    run.optimizer.step(lr)
+
+
+def _batch_loss(run: _Run, index: torch.Tensor, shifts: torch.Tensor | None) -> torch.Tensor:
+    """Gather the batch, shift it when augmenting, forward and backward: the loss ()."""
     x = run.splits.train.images.index_select(0, index)
     y = run.splits.train.labels.index_select(0, index)
     if shifts is not None:
         x = random_shift(x, shifts, run.config.augment_shift, run.background)
-    loss_sum.add_(run.model.loss_and_backward(x, y))
-    run.optimizer.step(lr)
+    return run.model.loss_and_backward(x, y)
 
 
 def _end_of_epoch(run: _Run, epoch: int) -> dict[str, Any]:
