@@ -1,22 +1,27 @@
-"""Time one training epoch on the CPU: our hand-written engine against the PyTorch idiom.
+"""Time one training epoch: our hand-written engine against the PyTorch idiom, in each precision.
 
-    .venv/bin/python bench/epoch_time.py                 # full epoch, 3 repeats per side
+    .venv/bin/python bench/epoch_time.py --threads 1     # CPU, one thread: steadier when shared
     .venv/bin/python bench/epoch_time.py --subset 6000   # quick: the first 6,000 images
-    .venv/bin/python bench/epoch_time.py --threads 1     # steadier on a shared machine
+    .venv/bin/python bench/epoch_time.py --device cuda   # the GPU (bench/gpu_check.sh runs it)
+    .venv/bin/python bench/epoch_time.py --init normal   # the lab's N(0, 1) init (see README)
 
-Both sides train the lab's network (784 -> h -> 10, ReLU, N(0, 1) init unless --init, plain SGD,
-lr 0.01) on the bundled MNIST training images, at (h=128, batch 64) and (h=1024, batch 16):
+Both sides train the lab's network (784 -> h -> 10, ReLU, plain SGD, lr 0.01) with He init
+(--init) on the bundled MNIST training images, at (h=128, batch 64), (h=1024, batch 16) and the
+default preset's shape (h=1024, batch 128). The sides:
 
-- ours: the trainer's own epoch loop (`mlp_core.trainer._train_epoch`, which calls `_step`),
-  so this measures the product, not a copy: one permutation per epoch, index gathers from a
-  device-resident split, `MLP.loss_and_backward`, the hand-written optimizer's step.
-- idiom: `nn.Sequential(Linear, ReLU, Linear)` + `nn.CrossEntropyLoss` + autograd +
+- ours fp32 / bf16 / tf32 (CUDA): the trainer's own epoch loop (`mlp_core.trainer._train_epoch`,
+  which calls `_step`), so this measures the product, not a copy: one permutation per epoch,
+  index gathers from a device-resident split, `MLP.loss_and_backward` (bf16: its products in
+  bfloat16, see mlp_core/precision.py; on CUDA through the captured graph), the optimizer.
+- idiom fp32: `nn.Sequential(Linear, ReLU, Linear)` + `nn.CrossEntropyLoss` + autograd +
   `torch.optim.SGD` + `DataLoader(TensorDataset(...), batch_size, shuffle=True)`.
+- idiom autocast: the same under `torch.autocast(device, dtype=torch.bfloat16)`, what a careful
+  user of the idiom does for bf16.
 
-The two alternate (ours, idiom, ours, idiom, ...) because the machine is shared and noisy: a
-burst of load then hits both sides alike. Each shape also gets a compute floor: the epoch's
-matmul FLOPs over the throughput `torch.mm` reaches at the batch's shapes in a tight loop, i.e.
-what the epoch would cost if nothing but its five matrix products ran.
+All sides alternate within one run (each round runs every side once), because the machine may
+be shared: a burst of load then hits every side alike. On the CPU each shape also gets a
+compute floor: the epoch's float32 matmul FLOPs over the throughput `torch.mm` reaches at the
+batch's shapes in a tight loop.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field, replace
 
 import torch
 from machine import cpu_model  # bench/machine.py: scripts run from bench/ on sys.path
@@ -37,11 +43,20 @@ from torch import nn
 from data.loader import Split, Splits, make_splits, num_batches
 from data.mnist import load_dataset
 from mlp_core.config import PRESETS, TrainConfig
+from mlp_core.device import synchronize
 from mlp_core.model import INPUT_SIZE, MLP, NUM_CLASSES
 from mlp_core.optim import Optimizer, make_optimizer
+from mlp_core.precision import (
+    apply_matmul_precision,
+    compute_dtype,
+    cpu_bf16_flags,
+    precision_problem,
+)
 from mlp_core.trainer import _train_epoch
 
-SHAPES = ((128, 64), (1024, 16))
+SHAPES = ((128, 64), (1024, 16), (1024, 128))
+#: The default preset's shape, where the targets apply.
+DEFAULT_SHAPE = (PRESETS["default"].hidden, PRESETS["default"].batch_size)
 SEED = 0
 
 
@@ -67,57 +82,92 @@ class _BenchRun:
     train_rate: float = 0.0
 
 
-def time_ours(config: TrainConfig, train: Split) -> tuple[float, float]:
-    """(seconds, mean train loss) of one epoch through the trainer's own loop."""
-    device = torch.device("cpu")
-    model = MLP.create(config.hidden, config.init, torch.Generator().manual_seed(SEED), device)
-    run = _BenchRun(
-        config=config,
-        splits=Splits(train=train, val=None, test=train),
-        order_rng=torch.Generator().manual_seed(SEED + 1),
-        device=device,
-        steps_per_epoch=num_batches(len(train), config.batch_size),
-        model=model,
-        optimizer=make_optimizer(config, model.named_parameters()),
-    )
-    started = time.perf_counter()
-    # progress_interval=inf: no Progress event, hence no host sync until the epoch's end.
-    for _event in _train_epoch(run, 1, lambda: False, math.inf):  # type: ignore[arg-type]
-        pass
-    return time.perf_counter() - started, run.train_loss
+class Ours:
+    """Our engine, one run kept across the timed epochs (as a real run: a CUDA graph is
+    captured once, in the warm-up epoch)."""
+
+    def __init__(self, config: TrainConfig, train: Split, device: torch.device) -> None:
+        model = MLP.create(config.hidden, config.init, torch.Generator().manual_seed(SEED), device)
+        model.compute_dtype = compute_dtype(config.precision)
+        self.precision, self.device = config.precision, device
+        self.run = _BenchRun(
+            config=config,
+            splits=Splits(train=train, val=None, test=train),
+            order_rng=torch.Generator().manual_seed(SEED + 1),
+            device=device,
+            steps_per_epoch=num_batches(len(train), config.batch_size),
+            model=model,
+            optimizer=make_optimizer(config, model.named_parameters()),
+        )
+
+    def epoch(self) -> tuple[float, float]:
+        """(seconds, mean train loss) of one epoch through the trainer's own loop."""
+        apply_matmul_precision(self.precision, self.device)
+        synchronize(self.device)
+        started = time.perf_counter()
+        # progress_interval=inf: no Progress event, hence no host sync until the epoch's end.
+        for _event in _train_epoch(self.run, 1, lambda: False, math.inf):  # type: ignore[arg-type]
+            pass
+        synchronize(self.device)
+        return time.perf_counter() - started, self.run.train_loss
 
 
 # -- the PyTorch idiom ----------------------------------------------------------------------
 
 
-def time_idiom(config: TrainConfig, train: Split) -> tuple[float, float]:
-    """(seconds, mean train loss) of one epoch written the way the PyTorch tutorials do."""
-    ours = MLP.create(
-        config.hidden, config.init, torch.Generator().manual_seed(SEED), torch.device("cpu")
-    )
-    net = nn.Sequential(
-        nn.Linear(INPUT_SIZE, config.hidden), nn.ReLU(), nn.Linear(config.hidden, NUM_CLASSES)
-    )
-    with torch.no_grad():  # the same starting weights as ours
-        for p, (_, q, _) in zip(net.parameters(), ours.named_parameters(), strict=True):
-            p.copy_(q)
-    loader = torch.utils.data.DataLoader(
-        torch.utils.data.TensorDataset(train.images, train.labels),
-        batch_size=config.batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(SEED + 1),
-    )
-    criterion = nn.CrossEntropyLoss()
-    optimizer = torch.optim.SGD(net.parameters(), lr=config.lr)
-    running_loss = 0.0
-    started = time.perf_counter()
-    for x, y in loader:
-        optimizer.zero_grad()
-        loss = criterion(net(x), y)
-        loss.backward()
-        optimizer.step()
-        running_loss += loss.item()
-    return time.perf_counter() - started, running_loss / len(loader)
+class Idiom:
+    """The epoch written the way the PyTorch tutorials do, optionally under autocast(bf16).
+
+    The data set stays on the CPU and each batch moves to the device (pinned, non-blocking),
+    as the tutorials do; `loss.item()` every step keeps the running loss.
+    """
+
+    def __init__(
+        self, config: TrainConfig, train: Split, device: torch.device, autocast: bool
+    ) -> None:
+        ours = MLP.create(
+            config.hidden, config.init, torch.Generator().manual_seed(SEED), torch.device("cpu")
+        )
+        self.net = nn.Sequential(
+            nn.Linear(INPUT_SIZE, config.hidden), nn.ReLU(), nn.Linear(config.hidden, NUM_CLASSES)
+        )
+        with torch.no_grad():  # the same starting weights as ours
+            for p, (_, q, _) in zip(self.net.parameters(), ours.named_parameters(), strict=True):
+                p.copy_(q)
+        self.net.to(device)
+        self.loader = torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(train.images.cpu(), train.labels.cpu()),
+            batch_size=config.batch_size,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(SEED + 1),
+            pin_memory=device.type == "cuda",
+        )
+        self.criterion = nn.CrossEntropyLoss()
+        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=config.lr)
+        self.device, self.autocast = device, autocast
+
+    def epoch(self) -> tuple[float, float]:
+        """(seconds, mean train loss) of one epoch."""
+        apply_matmul_precision("fp32", self.device)
+        running_loss = 0.0
+        synchronize(self.device)
+        started = time.perf_counter()
+        for x, y in self.loader:
+            x = x.to(self.device, non_blocking=True)
+            y = y.to(self.device, non_blocking=True)
+            self.optimizer.zero_grad()
+            with self._autocast():
+                loss = self.criterion(self.net(x), y)
+            loss.backward()
+            self.optimizer.step()
+            running_loss += loss.item()
+        synchronize(self.device)
+        return time.perf_counter() - started, running_loss / len(self.loader)
+
+    def _autocast(self) -> AbstractContextManager[object]:
+        if self.autocast:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return nullcontext()
 
 
 # -- the compute floor ----------------------------------------------------------------------
@@ -191,29 +241,53 @@ def _per_call(fn: Callable[[], None], min_seconds: float) -> float:
 # -- report ---------------------------------------------------------------------------------
 
 
+IDIOM_FP32, IDIOM_AUTOCAST = "idiom fp32", "idiom autocast"
+
+
+def available_sides(device: torch.device) -> list[str]:
+    """Every side this device can run: ours in each precision it supports, then the idiom's."""
+    ours = [f"ours {p}" for p in ("fp32", "tf32", "bf16") if precision_problem(p, device) is None]
+    idiom = [IDIOM_FP32]
+    if device.type == "cpu" or torch.cuda.is_bf16_supported():
+        idiom.append(IDIOM_AUTOCAST)
+    return ours + idiom
+
+
+def make_side(name: str, config: TrainConfig, train: Split, device: torch.device) -> Ours | Idiom:
+    kind, _, precision = name.partition(" ")
+    if kind == "ours":
+        return Ours(replace(config, precision=precision), train, device)
+    return Idiom(config, train, device, autocast=precision == "autocast")
+
+
 @dataclass
 class ShapeResult:
     hidden: int
     batch: int
-    ours: list[float]
-    idiom: list[float]
-    floor: list[float]
-    ours_loss: float
-    idiom_loss: float
+    seconds: dict[str, list[float]] = field(default_factory=dict)
+    losses: dict[str, float] = field(default_factory=dict)
+    floor: list[float] = field(default_factory=list)
 
 
-def bench_shape(hidden: int, batch: int, train: Split, repeats: int, init: str) -> ShapeResult:
+def bench_shape(
+    shape: tuple[int, int], train: Split, sides: list[str], repeats: int, init: str
+) -> ShapeResult:
+    """Every side `repeats` times, alternating: each round runs every side once."""
+    hidden, batch = shape
+    device = train.images.device
     config = replace(PRESETS["lab"], hidden=hidden, batch_size=batch, init=init, device="cpu")
-    time_ours(config, replace_subset(train, 4 * batch))  # warm up both code paths
-    time_idiom(config, replace_subset(train, 4 * batch))
-    result = ShapeResult(hidden, batch, [], [], [], math.nan, math.nan)
+    runners = {name: make_side(name, config, train, device) for name in sides}
+    for name in sides:  # warm up every code path (on CUDA: capture the graph, init cuBLAS)
+        warm = train if device.type == "cuda" else replace_subset(train, 4 * batch)
+        (runners[name] if device.type == "cuda" else make_side(name, config, warm, device)).epoch()
+    result = ShapeResult(hidden, batch, {name: [] for name in sides})
     for _ in range(repeats):
-        seconds, result.ours_loss = time_ours(config, train)
-        result.ours.append(seconds)
-        seconds, result.idiom_loss = time_idiom(config, train)
-        result.idiom.append(seconds)
-        per_image = matmul_seconds_per_batch(hidden, batch) / batch
-        result.floor.append(per_image * len(train))
+        for name in sides:
+            seconds, result.losses[name] = runners[name].epoch()
+            result.seconds[name].append(seconds)
+        if device.type == "cpu":
+            per_image = matmul_seconds_per_batch(hidden, batch) / batch
+            result.floor.append(per_image * len(train))
     return result
 
 
@@ -222,40 +296,68 @@ def replace_subset(split: Split, n: int) -> Split:
     return Split(images=split.images[:n], labels=split.labels[:n])
 
 
-def print_report(results: list[ShapeResult], n: int, repeats: int) -> None:
+def _ratio(result: ShapeResult, side: str, against: str) -> float | None:
+    if side not in result.seconds or against not in result.seconds:
+        return None
+    return statistics.median(result.seconds[side]) / statistics.median(result.seconds[against])
+
+
+def print_report(results: list[ShapeResult], n: int, repeats: int, device: torch.device) -> None:
     header = (
-        f"{'shape':<18}{'':<8}{'ours s':>9}{'idiom s':>9}{'ours/idiom':>12}"
-        f"{'floor s':>9}{'ours/floor':>12}{'mm GFLOP/s':>12}"
+        f"{'shape':<18}{'side':<16}{'median s':>10}{'best s':>9}{'/ idiom fp32':>14}"
+        f"{'/ autocast':>12}{'/ floor':>9}"
     )
     print(header)
     print("-" * len(header))
-    # The median is the figure asked for; the best run shows the cost without other users'
-    # load (on a shared machine a descheduled thread can stretch one run many times over).
-    for label, pick in (("median", statistics.median), ("best", min)):
-        for r in results:
-            ours, idiom, floor = (pick(v) for v in (r.ours, r.idiom, r.floor))
-            gflops = epoch_flops(n, r.hidden) / floor / 1e9
-            print(
-                f"{f'h={r.hidden} batch {r.batch}':<18}{label:<8}{ours:>9.3f}{idiom:>9.3f}"
-                f"{ours / idiom:>11.2f}x{floor:>9.3f}{ours / floor:>11.2f}x{gflops:>12.1f}"
-            )
-    print()
     for r in results:
-        print(
-            f"h={r.hidden} batch {r.batch}: ours "
-            + " ".join(f"{t:.3f}" for t in r.ours)
-            + " | idiom "
-            + " ".join(f"{t:.3f}" for t in r.idiom)
-            + " | floor "
-            + " ".join(f"{t:.3f}" for t in r.floor)
-            + f" | mean train loss ours {r.ours_loss:.4f}, idiom {r.idiom_loss:.4f}"
+        floor = statistics.median(r.floor) if r.floor else None
+        for name, runs in r.seconds.items():
+            median = statistics.median(runs)
+            cells = [_ratio(r, name, IDIOM_FP32), _ratio(r, name, IDIOM_AUTOCAST)]
+            cells.append(median / floor if floor and name == "ours fp32" else None)
+            text = "".join(
+                f"{f'{c:.2f}x' if c is not None else '-':>{w}}"
+                for c, w in zip(cells, (14, 12, 9), strict=True)
+            )
+            print(
+                f"{f'h={r.hidden} batch {r.batch}':<18}{name:<16}{median:>10.3f}"
+                f"{min(runs):>9.3f}{text}"
+            )
+        print()
+    for r in results:
+        runs = " | ".join(
+            f"{name} " + " ".join(f"{t:.3f}" for t in times) for name, times in r.seconds.items()
         )
-    print()
+        floor = (" | floor " + " ".join(f"{t:.3f}" for t in r.floor)) if r.floor else ""
+        losses = ", ".join(f"{name} {loss:.4f}" for name, loss in r.losses.items())
+        print(f"h={r.hidden} batch {r.batch}: {runs}{floor}")
+        print(f"  mean train loss of the last epoch: {losses}")
     print(
-        f"median and best of {repeats} alternating runs; floor = epoch matmul FLOPs / torch.mm "
-        "throughput at the batch's shapes"
+        f"\nmedian and best of {repeats} rounds, every side once a round; floor = epoch float32 "
+        "matmul FLOPs / torch.mm throughput at the batch's shapes"
     )
-    print("targets: ours/idiom <= 0.60 at h=128 batch 64; ours/floor <= 2.0")
+    print_targets(results, device)
+
+
+def print_targets(results: list[ShapeResult], device: torch.device) -> None:
+    """Each target of issues 2 and 12 against the medians, met or missed."""
+    by_shape = {(r.hidden, r.batch): r for r in results}
+    targets = [
+        ((128, 64), "ours fp32", IDIOM_FP32, 0.60),
+        (DEFAULT_SHAPE, "ours fp32", IDIOM_FP32, 0.30 if device.type == "cuda" else 0.80),
+        (DEFAULT_SHAPE, "ours bf16", IDIOM_FP32, 0.50),
+        (DEFAULT_SHAPE, "ours bf16", IDIOM_AUTOCAST, 0.80),
+    ]
+    print("targets (medians):")
+    for shape, side, against, limit in targets:
+        result = by_shape.get(shape)
+        ratio = _ratio(result, side, against) if result else None
+        where = f"h={shape[0]} batch {shape[1]}"
+        if ratio is None:
+            print(f"  {where}: {side} / {against} <= {limit:.2f}x: not measured")
+            continue
+        verdict = "met" if ratio <= limit else "MISSED"
+        print(f"  {where}: {side} / {against} = {ratio:.2f}x (target <= {limit:.2f}x): {verdict}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -267,40 +369,64 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument(
         "--init",
-        default="normal",
-        choices=("normal", "he", "xavier"),
-        help="weight initialisation, both sides (default: the lab's N(0, 1))",
+        default="he",
+        choices=("he", "xavier", "normal"),
+        help="weight initialisation, every side (default: he; normal is the lab's N(0, 1))",
     )
     parser.add_argument(
         "--shapes",
         default=",".join(f"{h}x{b}" for h, b in SHAPES),
         help="comma-separated HIDDENxBATCH pairs (default: %(default)s)",
     )
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    parser.add_argument(
+        "--sides",
+        default="",
+        help="comma-separated sides to run (default: every one the device supports)",
+    )
     return parser.parse_args(argv)
+
+
+def describe_machine(device: torch.device) -> str:
+    """The first line of the output: CPU (and its native bf16 features), GPU, versions."""
+    flags = cpu_bf16_flags()
+    bf16 = (
+        f"native bf16: {', '.join(flags)}"
+        if flags
+        else "no native bf16 (no avx512_bf16 or amx_bf16): bf16 gains little here"
+    )
+    line = f"machine: {cpu_model()}, {os.cpu_count()} cores, {bf16}"
+    if device.type == "cuda":
+        line += f"; GPU {torch.cuda.get_device_name(device)}, CUDA {torch.version.cuda}"
+    return (
+        f"{line}\npython {platform.python_version()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
     shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
+    sides = available_sides(device)
+    if args.sides:
+        sides = [name for name in args.sides.split(",") if name in sides]
     dataset = load_dataset()
     lab = PRESETS["lab"]
-    train = make_splits(dataset, 0, lab.seed, lab.standardize, torch.device("cpu")).train
+    train = make_splits(dataset, 0, lab.seed, lab.standardize, device).train
     if args.subset:
         train = replace_subset(train, args.subset)
+    print(describe_machine(device))
     print(
-        f"machine: {cpu_model()}, {os.cpu_count()} cores; python {platform.python_version()}, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
-    )
-    print(
-        f"one epoch of {len(train):,} MNIST images on the CPU, lab settings ({args.init} init, "
-        f"plain SGD, lr {lab.lr:g}), {args.repeats} repeats, ours and idiom alternating"
+        f"one epoch of {len(train):,} MNIST images on {device}, lab settings ({args.init} init, "
+        f"plain SGD, lr {lab.lr:g}), {args.repeats} rounds; sides: {', '.join(sides)}"
     )
     print(f"load average before: {_load()}\n")
-    results = [bench_shape(h, b, train, args.repeats, args.init) for h, b in shapes]
-    print_report(results, len(train), args.repeats)
-    print(f"load average after: {_load()} (the machine is shared: see the spread of the runs)")
+    results = [bench_shape(shape, train, sides, args.repeats, args.init) for shape in shapes]
+    print_report(results, len(train), args.repeats, device)
+    print(f"load average after: {_load()} (the machine may be shared: see the spread of the runs)")
 
 
 def _load() -> str:

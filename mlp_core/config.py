@@ -16,6 +16,7 @@ from typing import Any
 INITS = ("he", "xavier", "normal")
 SCHEDULES = ("constant", "step", "cosine")
 OPTIMIZERS = ("sgd", "adam")
+PRECISIONS = ("fp32", "bf16", "tf32")
 #: Training images in MNIST; the validation split must leave some for training.
 MNIST_TRAIN_SIZE = 60_000
 #: Largest seed: torch's generators take 64-bit seeds and the batch order uses seed + 1.
@@ -73,6 +74,10 @@ class TrainConfig:
     """Per-epoch checkpoints kept by validation accuracy (0: only last and best)."""
     device: str = _field("auto", "auto, cpu, cuda or cuda:N")
     """Where to train; auto takes CUDA when present."""
+    precision: str = _field("fp32", "matmul precision: fp32, bf16, tf32 (CUDA)", PRECISIONS)
+    """fp32; bf16: the step's matrix products in bfloat16, float32 master weights, optimizer
+    state and loss (mlp_core/precision.py); tf32: CUDA's TF32 tensor cores. Checkpoints always
+    hold float32, and a run checks at start that its device can do what it asks."""
 
     def __post_init__(self) -> None:
         for name in ("hidden", "batch_size", "epochs", "lr_step_epochs"):
@@ -130,6 +135,14 @@ class TrainConfig:
             "must be a whole number >= 0",
         )
         _require(_valid_device(self.device), "device", "must be auto, cpu, cuda or cuda:N")
+        _require(
+            self.precision in PRECISIONS, "precision", f"must be one of {', '.join(PRECISIONS)}"
+        )
+        _require(
+            not (self.precision == "tf32" and self.device == "cpu"),
+            "precision",
+            "tf32 needs a CUDA device (on the CPU use fp32 or bf16)",
+        )
 
     def to_json(self) -> str:
         """The config as a JSON object string (stored in checkpoints and run folders)."""

@@ -41,6 +41,10 @@ class Linear:
         # The first layer's input is the data: its gradient is never used, so skip the matmul.
         self.needs_input_grad = needs_input_grad
         self._x: torch.Tensor | None = None
+        # Low precision only: the weight cast for this step's products, and reusable buffers.
+        self._low_weight: torch.Tensor | None = None
+        self._low_cache: torch.Tensor | None = None
+        self._low_grad = torch.empty(0)
 
     @classmethod
     def initialised(
@@ -72,26 +76,62 @@ class Linear:
             raise ValueError(f"unknown init {init!r}")
         return cls(column_major(weight).to(device), bias.to(device), needs_input_grad)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (N, in) -> (N, out)."""
-        self._x = x
-        return torch.addmm(self.bias, x, self.weight.t())
+    def forward(self, x: torch.Tensor, compute_dtype: torch.dtype | None = None) -> torch.Tensor:
+        """x: (N, in) -> (N, out).
+
+        compute_dtype (bf16, see mlp_core/precision.py): the product takes operands of that
+        dtype and returns one; the float32 weight is cast into a buffer kept between steps (a
+        fresh 3 MB tensor each step would cost page faults), which backward's dx reuses.
+        """
+        if compute_dtype is None or compute_dtype == self.weight.dtype:
+            self._x, self._low_weight = x, None
+            return torch.addmm(self.bias, x, self.weight.t())
+        low = self._low_buffers(compute_dtype)
+        low.copy_(self.weight)
+        self._x, self._low_weight = x.to(compute_dtype), low
+        return torch.addmm(self.bias.to(compute_dtype), self._x, low.t())
 
     def backward(self, grad_out: torch.Tensor) -> torch.Tensor | None:
         """grad_out: (N, out) -> grad_in: (N, in); fills grad_weight and grad_bias.
 
         dW = gᵀ x;  db = Σₙ g;  dx = g W
+
+        dW is written as (xᵀ g)ᵀ when grad_weight is column-major: the product then lands in
+        contiguous memory (torch.mm into a transposed `out` computes into a temporary and
+        copies). In low precision the products run in the forward's dtype, dW is cast into the
+        float32 gradient, and db is summed in float32.
         """
         assert self._x is not None, "backward before forward"
-        torch.mm(grad_out.t(), self._x, out=self.grad_weight)
-        torch.sum(grad_out, dim=0, out=self.grad_bias)
-        if not self.needs_input_grad:
-            return None
-        return grad_out.mm(self.weight)
+        low = self._low_weight
+        if low is None:
+            _matmul_into(self.grad_weight, grad_out, self._x)
+            torch.sum(grad_out, dim=0, out=self.grad_bias)
+            return grad_out.mm(self.weight) if self.needs_input_grad else None
+        grad_low = grad_out.to(low.dtype)
+        _matmul_into(self._low_grad, grad_low, self._x)
+        self.grad_weight.copy_(self._low_grad)
+        torch.sum(grad_out, dim=0, dtype=self.grad_bias.dtype, out=self.grad_bias)
+        return grad_low.mm(low) if self.needs_input_grad else None
+
+    def _low_buffers(self, dtype: torch.dtype) -> torch.Tensor:
+        """The weight's low-precision copy (and its gradient's), made once, in its layout."""
+        low = self._low_cache
+        if low is None or low.dtype != dtype or low.device != self.weight.device:
+            low = self._low_cache = torch.empty_like(self.weight, dtype=dtype)
+            self._low_grad = torch.empty_like(self.grad_weight, dtype=dtype)
+        return low
 
     def parameters(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(parameter, gradient) pairs, weight first."""
         return [(self.weight, self.grad_weight), (self.bias, self.grad_bias)]
+
+
+def _matmul_into(out: torch.Tensor, grad_out: torch.Tensor, x: torch.Tensor) -> None:
+    """out = grad_outᵀ x, written so that the product lands directly in `out`'s memory."""
+    if out.t().is_contiguous():
+        torch.mm(x.t(), grad_out, out=out.t())
+    else:
+        torch.mm(grad_out.t(), x, out=out)
 
 
 class ReLU:
@@ -106,13 +146,16 @@ class ReLU:
         return self._y
 
     def backward(self, grad_out: torch.Tensor) -> torch.Tensor:
-        """dx = g · [y > 0] = g · sign(y), since y ≥ 0 (computed in place on grad_out).
+        """dx = g · [y > 0] (computed in place on grad_out).
 
-        sign(y) is a float mask made by one float kernel; `y > 0` would make a bool tensor that
-        mul_ then converts back to float, three kernels and about four times the time.
+        One kernel, aten's threshold_backward (g where y > 0, else 0), written into grad_out:
+        a sign(y) mask and a multiply take two passes and a temporary (15 against 35 µs at
+        (128, 1024) float32, 31 against 64 µs in bf16, one thread); `y > 0` takes three.
         """
         assert self._y is not None, "backward before forward"
-        return grad_out.mul_(self._y.sign())
+        return torch.ops.aten.threshold_backward.grad_input(
+            grad_out, self._y, 0.0, grad_input=grad_out
+        )
 
 
 #: Exponents below this are raised to it before exp: exp(−40) ≈ 4e−18 (see SoftmaxCrossEntropy).
@@ -163,12 +206,14 @@ class SoftmaxCrossEntropy:
         minus_one = self._minus_one
         if (
             minus_one is None
-            or minus_one.shape[0] != grad.shape[0]
+            or minus_one.shape[0] < grad.shape[0]
             or minus_one.dtype != grad.dtype
             or minus_one.device != grad.device
         ):
             minus_one = self._minus_one = grad.new_full((grad.shape[0], 1), -1.0)
-        grad.scatter_add_(1, self._labels, minus_one)
+        # A slice of the largest column seen: the last, partial batch of an epoch reuses the
+        # full batches' column, so its memory never changes (a captured CUDA graph reads it).
+        grad.scatter_add_(1, self._labels, minus_one[: grad.shape[0]])
         if grad_loss != 1.0:
             grad.mul_(grad_loss)
         return grad.div_(grad.shape[0])

@@ -33,6 +33,9 @@ class MLP:
         self.relu = ReLU()
         self.fc2 = fc2
         self.criterion = SoftmaxCrossEntropy()
+        #: The dtype of the training step's matrix products (bf16), or None: the weights' own
+        #: (see mlp_core/precision.py). Inference (`logits`) always runs on the float32 weights.
+        self.compute_dtype: torch.dtype | None = None
 
     @classmethod
     def create(
@@ -64,12 +67,21 @@ class MLP:
         return int(self.fc1.weight.shape[0])
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (N, 784) -> logits: (N, 10)."""
-        return self.fc2.forward(self.relu.forward(self.fc1.forward(x)))
+        """x: (N, 784) -> logits: (N, 10), on the weights as they are (inference: float32)."""
+        return self._forward(x, None)
+
+    def _forward(self, x: torch.Tensor, compute_dtype: torch.dtype | None) -> torch.Tensor:
+        """The logits, products in `compute_dtype`, returned in the weights' dtype."""
+        hidden = self.relu.forward(self.fc1.forward(x, compute_dtype))
+        return self.fc2.forward(hidden, compute_dtype).to(self.fc2.weight.dtype)
 
     def loss_and_backward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Forward, loss and backward; fills every parameter's gradient. Returns the loss ()."""
-        loss = self.criterion.forward(self.logits(x), labels)
+        """Forward, loss and backward; fills every parameter's gradient. Returns the loss ().
+
+        The products run in `compute_dtype`; the softmax cross-entropy and its gradient, the
+        gradients' storage and the loss are float32 (the weights' dtype) whatever it is.
+        """
+        loss = self.criterion.forward(self._forward(x, self.compute_dtype), labels)
         grad = self.fc2.backward(self.criterion.backward(grad_loss=1.0))
         assert grad is not None
         self.fc1.backward(self.relu.backward(grad))

@@ -6,7 +6,10 @@ The tests check each against PyTorch's optimizers over several steps. State live
 Each update applies one `torch._foreach_*` call to all four parameters at once (as
 PyTorch's own foreach code path does): the arithmetic per element is the same as four
 separate calls, but the Python and dispatch cost is paid once, which matters at small batches
-where a step's kernels take microseconds.
+where a step's kernels take microseconds. Intermediate results (g + λ·p, the Nesterov step,
+Adam's denominator) go into `scratch` tensors made once: a fresh 3 MB tensor per step costs
+page faults that took 1.6 ms of a 6.4 ms step at h=1024, batch 128 (measured with
+torch.profiler, one thread).
 """
 
 from __future__ import annotations
@@ -18,6 +21,24 @@ import torch
 from mlp_core.config import TrainConfig
 
 NamedParams = list[tuple[str, torch.Tensor, torch.Tensor]]
+
+
+def _scratch_like(params: NamedParams) -> list[torch.Tensor]:
+    """One reusable tensor per parameter, in its layout, for a step's intermediate results."""
+    return [torch.empty_like(p) for _, p, _ in params]
+
+
+def _add_into(out: list[torch.Tensor], a: list[torch.Tensor], b: list[torch.Tensor], alpha: float):
+    """a + alpha·b, element for element as torch._foreach_add(a, b, alpha=alpha).
+
+    On the CPU into `out` (no fresh tensors: see the module doc); on CUDA, where the caching
+    allocator makes a fresh tensor free, as one multi-tensor kernel instead of one per tensor.
+    """
+    if a[0].is_cuda:
+        return torch._foreach_add(a, b, alpha=alpha)
+    for o, x, y in zip(out, a, b, strict=True):
+        torch.add(x, y, alpha=alpha, out=o)
+    return out
 
 
 class SGD:
@@ -34,20 +55,27 @@ class SGD:
         self.weight_decay = weight_decay
         self.steps = 0
         self.state: dict[str, torch.Tensor] = {}
+        self.scratch = _scratch_like(params)
         if momentum:
             self.state = {f"{name}.momentum_buffer": torch.zeros_like(p) for name, p, _ in params}
 
     def step(self, lr: float) -> None:
         """Apply one update with learning rate `lr` (gradients are used, then left as they are)."""
         params = [p for _, p, _ in self.params]
-        d = [g for _, _, g in self.params]
+        grads = [g for _, _, g in self.params]
+        d = grads
         if self.weight_decay:
-            d = torch._foreach_add(d, params, alpha=self.weight_decay)  # d = g + λ·p
+            d = _add_into(self.scratch, grads, params, self.weight_decay)  # d = g + λ·p
         if self.momentum:
             bufs = [self.state[f"{name}.momentum_buffer"] for name, _, _ in self.params]
             torch._foreach_mul_(bufs, self.momentum)  # b = μ·b + d
             torch._foreach_add_(bufs, d)
-            d = torch._foreach_add(d, bufs, alpha=self.momentum) if self.nesterov else bufs
+            if not self.nesterov:
+                d = bufs
+            elif d is grads:  # step = d + μ·b, never written over the gradients
+                d = _add_into(self.scratch, grads, bufs, self.momentum)
+            else:
+                torch._foreach_add_(d, bufs, alpha=self.momentum)
         torch._foreach_add_(params, d, alpha=-lr)  # p -= lr·step
         self.steps += 1
 
@@ -71,6 +99,8 @@ class Adam:
         self.eps = eps
         self.steps = 0
         self.state: dict[str, torch.Tensor] = {}
+        self.scratch = _scratch_like(params)
+        self.denom = _scratch_like(params)
         for name, p, _ in params:
             self.state[f"{name}.exp_avg"] = torch.zeros_like(p)
             self.state[f"{name}.exp_avg_sq"] = torch.zeros_like(p)
@@ -83,13 +113,18 @@ class Adam:
         params = [p for _, p, _ in self.params]
         g = [g for _, _, g in self.params]
         if self.weight_decay:
-            g = torch._foreach_add(g, params, alpha=self.weight_decay)  # g + λ·p
+            g = _add_into(self.scratch, g, params, self.weight_decay)  # g + λ·p
         m = [self.state[f"{name}.exp_avg"] for name, _, _ in self.params]
         v = [self.state[f"{name}.exp_avg_sq"] for name, _, _ in self.params]
         torch._foreach_lerp_(m, g, 1 - self.beta1)  # m = β₁m + (1−β₁)g
         torch._foreach_mul_(v, self.beta2)  # v = β₂v + (1−β₂)g²
         torch._foreach_addcmul_(v, g, g, value=1 - self.beta2)
-        denom = torch._foreach_sqrt(v)  # √v/√(1−β₂ᵗ) + ε
+        denom = self.denom  # √v/√(1−β₂ᵗ) + ε
+        if v[0].is_cuda:
+            denom = torch._foreach_sqrt(v)
+        else:
+            for out, v_i in zip(denom, v, strict=True):
+                torch.sqrt(v_i, out=out)
         torch._foreach_div_(denom, bias2_sqrt)
         torch._foreach_add_(denom, self.eps)
         torch._foreach_addcdiv_(params, m, denom, value=-lr / bias1)

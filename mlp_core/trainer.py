@@ -32,6 +32,7 @@ from data.loader import (
 from data.mnist import BUNDLED_DIR, Dataset, load_dataset
 from mlp_core.checkpoint import Checkpoint, atomic_write, crash_point, os_error_reason, serialize
 from mlp_core.config import TrainConfig
+from mlp_core.cuda_graph import graphed_loss
 from mlp_core.device import describe_device, memory_error_message, resolve_device, synchronize
 from mlp_core.evaluate import loss_and_accuracy
 from mlp_core.events import (
@@ -45,6 +46,7 @@ from mlp_core.events import (
 )
 from mlp_core.model import MLP
 from mlp_core.optim import Optimizer, learning_rate, make_optimizer
+from mlp_core.precision import apply_matmul_precision, compute_dtype, precision_problem
 from mlp_core.recovery import epoch_of, mend_run_folder, prune_epoch_checkpoints, score
 from mlp_core.runs import (
     CHECKPOINT_DIR,
@@ -83,6 +85,10 @@ class _Run:
     ) -> None:
         self.config = config
         self.device = resolve_device(config.device)
+        problem = precision_problem(config.precision, self.device)
+        if problem:
+            raise TrainingError(problem)
+        apply_matmul_precision(config.precision, self.device)
         self.dataset = dataset
         if config.val_split >= len(dataset.train_labels):
             raise TrainingError(
@@ -108,6 +114,7 @@ class _Run:
             self.info = self._new_folder(runs_dir, parent=None)
         else:
             self._restore(start, runs_dir)
+        self.model.compute_dtype = compute_dtype(config.precision)
 
     def _new_folder(self, runs_dir: Path, parent: dict[str, Any] | None) -> RunInfo:
         return create_run(
@@ -453,13 +460,27 @@ def _train_epoch(
 def _step(
     run: _Run, index: torch.Tensor, shifts: torch.Tensor | None, lr: float, loss_sum: torch.Tensor
 ) -> None:
-    """One SGD step on the batch `index` (no host sync)."""
+    """One SGD step on the batch `index` (no host sync). On CUDA the forward and backward
+    replay a captured graph (mlp_core/cuda_graph.py); the CPU calls `_batch_loss` directly."""
+
+    def batch_loss(index: torch.Tensor, shifts: torch.Tensor | None) -> torch.Tensor:
+        return _batch_loss(run, index, shifts)
+
+    if run.device.type == "cuda":
+        loss = graphed_loss(run, batch_loss, index, shifts)
+    else:
+        loss = batch_loss(index, shifts)
+    loss_sum.add_(loss)
+    run.optimizer.step(lr)
+
+
+def _batch_loss(run: _Run, index: torch.Tensor, shifts: torch.Tensor | None) -> torch.Tensor:
+    """Gather the batch, shift it when augmenting, forward and backward: the loss ()."""
     x = run.splits.train.images.index_select(0, index)
     y = run.splits.train.labels.index_select(0, index)
     if shifts is not None:
         x = random_shift(x, shifts, run.config.augment_shift, run.background)
-    loss_sum.add_(run.model.loss_and_backward(x, y))
-    run.optimizer.step(lr)
+    return run.model.loss_and_backward(x, y)
 
 
 def _end_of_epoch(run: _Run, epoch: int) -> dict[str, Any]:
