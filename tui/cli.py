@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tui.sweep_cli import add_sweep_parser
 
     add_sweep_parser(commands)
+    from tui.gradcheck_cli import add_gradcheck_parser
+
+    add_gradcheck_parser(commands)
     return parser
 
 
@@ -165,11 +168,18 @@ def main(argv: list[str] | None = None) -> int:
         "eval": cli_commands.eval_command,
         "export": cli_commands.export_command,
         "sweep": run_sweep_command,
+        "gradcheck": _gradcheck,
     }[args.command]
     try:
         return handler(args)
     except ConfigError as exc:
         return fail(f"invalid setting: {exc}")
+
+
+def _gradcheck(args: argparse.Namespace) -> int:
+    from tui.gradcheck_cli import run_gradcheck_command
+
+    return run_gradcheck_command(args)
 
 
 def fail(message: str) -> int:
