@@ -3,7 +3,7 @@
 This is the one product module allowed autograd (its file name says `gradcheck`, which the
 purity test exempts): autograd is the oracle here, as in the tests, and nothing on the training
 path imports this module (tested). The network under test is the real `MLP` with its real
-layers, in a float64 copy, so that the finite differences are accurate to about 1e-7 in relative terms.
+layers, in a float64 copy, so that the finite differences are accurate to about 1e-7.
 
 For every parameter (fc1.weight, fc1.bias, fc2.weight, fc2.bias):
 

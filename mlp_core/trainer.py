@@ -44,7 +44,6 @@ from mlp_core.events import (
 )
 from mlp_core.model import MLP
 from mlp_core.optim import Optimizer, learning_rate, make_optimizer
-from mlp_core.training_figures import FIGURES_KEY, FigureMeter, epoch_figures, loss_accuracy_dead
 from mlp_core.runs import (
     CHECKPOINT_DIR,
     RunError,
@@ -55,6 +54,7 @@ from mlp_core.runs import (
     read_metrics,
     save_run_info,
 )
+from mlp_core.training_figures import FIGURES_KEY, FigureMeter, epoch_figures, loss_accuracy_dead
 
 
 class TrainingError(Exception):

@@ -70,9 +70,7 @@ class FigureMeter:
 
     def divergence_note(self) -> str:
         """What the last finite measurement said, for the Diverged reason ("" if none)."""
-        ratios = {
-            k.split(".", 1)[1]: v for k, v in self.last_finite.items() if "update_ratio" in k
-        }
+        ratios = {k.split(".", 1)[1]: v for k, v in self.last_finite.items() if "update_ratio" in k}
         if not ratios:
             return ""
         worst = max(ratios, key=ratios.__getitem__)

@@ -48,8 +48,10 @@ def add_gradcheck_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--batch", type=_positive, default=8, help="images in the batch (8)")
     parser.add_argument(
-        "--entries", type=_positive, default=64, help="entries per parameter checked by "
-        "finite differences (64; autograd checks them all)"
+        "--entries",
+        type=_positive,
+        default=64,
+        help="entries per parameter checked by finite differences (64; autograd checks them all)",
     )
     parser.add_argument("--seed", type=int, default=0, help="weights and entries drawn (0)")
     add_common_options(parser, device=False)

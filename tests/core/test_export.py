@@ -39,8 +39,9 @@ def test_export_writes_header_and_one_row_per_epoch(tiny_dataset: Dataset, tmp_p
         assert float(row["test_accuracy"]) == epoch["test_accuracy"]
         assert row["is_best"] == ("true" if epoch["is_best"] else "false")
         assert row["inherited"] == "false"
-        assert float(row["figures.update_ratio.fc1.weight"]) == (
-            epoch["figures"]["update_ratio.fc1.weight"]
+        assert (
+            float(row["figures.update_ratio.fc1.weight"])
+            == (epoch["figures"]["update_ratio.fc1.weight"])
         )
 
 

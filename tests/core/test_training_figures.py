@@ -38,7 +38,8 @@ def test_meter_measures_the_step_it_was_asked_to() -> None:
         param.sub_(0.1 * grad)
     meter.after_step(model)
     figures = meter.poll()
-    assert set(figures) == {f"{k}.{n}" for k in ("grad_norm", "update_ratio") for n in PARAMETER_NAMES}
+    kinds = ("grad_norm", "update_ratio")
+    assert set(figures) == {f"{kind}.{name}" for kind in kinds for name in PARAMETER_NAMES}
     for name, param, grad in model.named_parameters():
         assert figures[f"grad_norm.{name}"] == torch.linalg.vector_norm(grad).item()
         ratio = (param - before[name]).norm() / before[name].norm()
