@@ -154,7 +154,6 @@ def load_run(path: Path) -> RunInfo:
         config = TrainConfig.from_dict(raw["config"]) if raw.get("config") else None
     except (ConfigError, TypeError) as exc:
         raise RunError(f"{path / RUN_FILE}: bad config ({exc})") from exc
-
     def text(key: str, default: str = "") -> str:
         value = raw.get(key, default)
         return value if isinstance(value, str) else str(value)
