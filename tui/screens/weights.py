@@ -115,7 +115,8 @@ class WeightsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(f"Hidden units · {self.checkpoint_path}", id="weights-title")
         yield Static("loading…", id="weights-status")
-        with VerticalScroll(id="weights-scroll"):
+        # Not focusable: the screen's arrows and page keys move the selection, not the scroll.
+        with VerticalScroll(id="weights-scroll", can_focus=False):
             yield Static("", id="weights-view")
         yield Footer()
 
