@@ -31,11 +31,13 @@ from mlp_core.model import INPUT_SIZE, MLP, PARAMETER_NAMES
 
 F64 = torch.float64
 EPSILON = 1e-5
-#: Pass below these. Measured with a correct backward at h=32..2048, batch 8, float64: finite
-#: differences 3e-10..5e-7 (ε=1e-5; ε=1e-6 gave up to 1e-5 from rounding at h=2048), autograd
-#: about 1e-13. A sign error gives 2.
-FINITE_DIFFERENCE_TOLERANCE = 1e-5
-AUTOGRAD_TOLERANCE = 1e-10
+#: Pass below these. Measured with the correct backward in float64, batch 8: at fresh weights
+#: (h=32..2048) finite differences 3e-10..5e-7 (ε=1e-5; ε=1e-6 gave up to 1e-5 from rounding
+#: at h=2048) and autograd about 1e-13; at a checkpoint trained to a loss of 3e-4 the gradients
+#: are tiny and rounding in the loss (log of a sum near 1) and in p - 1 shows: 1e-5 and 2e-10.
+#: A real bug is far above: a flipped sign gives 2, a forgotten ReLU mask about 1.
+FINITE_DIFFERENCE_TOLERANCE = 1e-4
+AUTOGRAD_TOLERANCE = 1e-7
 SCALE_FLOOR = 1e-3
 
 

@@ -44,6 +44,22 @@ PALETTE_COMMANDS: list[tuple[str, str, str]] = [
     ),
     ("Evaluate the highlighted checkpoint", "Test-set figures, confusion (e)", "evaluate"),
     ("See the data set", "Page through training and test digits (d in the panel)", "digits"),
+    ("Draw a digit", "The highlighted checkpoint classifies it live (p in the panel)", "draw"),
+    (
+        "Hidden units' weights",
+        "Each unit's incoming weights as an image (w in the panel)",
+        "weights",
+    ),
+    (
+        "Check the gradients",
+        "Hand-written backward vs finite differences, autograd (g)",
+        "gradcheck",
+    ),
+    (
+        "Chart the training figures",
+        "Gradient norms, update ratios, dead units (t)",
+        "training_figures",
+    ),
     ("Fork from the highlighted checkpoint", "Form filled from it; Start forks (f)", "fork"),
     ("Resume the highlighted checkpoint", "Form filled for more epochs (r)", "resume"),
     ("New run instead of fork/resume", "Start trains from scratch (Escape in form)", "new_run"),
