@@ -78,9 +78,12 @@ def key_table() -> str:
     """The keys of the whole app as a Markdown table (for the README)."""
     from tui.screens.confirm import ConfirmScreen
     from tui.screens.digits import DigitPager, DigitsScreen
+    from tui.screens.draw import DrawScreen
     from tui.screens.evaluate import EvaluateScreen
     from tui.screens.run_notes import RunNotesScreen
     from tui.screens.runs_table import RunsScreen
+    from tui.screens.weights import WeightsScreen
+    from tui.widgets.canvas import DrawingCanvas
     from tui.widgets.checkpoint_panel import CheckpointPanel
     from tui.widgets.queue import QueueView
 
@@ -93,6 +96,9 @@ def key_table() -> str:
         ("digits (d)", DigitsScreen.BINDINGS),  # type: ignore[list-item]
         ("digits, mistakes", DigitPager.BINDINGS),  # type: ignore[list-item]
         ("label and note (l)", RunNotesScreen.BINDINGS),  # type: ignore[list-item]
+        ("draw (p)", DrawScreen.BINDINGS),  # type: ignore[list-item]
+        ("draw (p), canvas", DrawingCanvas.BINDINGS),  # type: ignore[list-item]
+        ("units (w)", WeightsScreen.BINDINGS),  # type: ignore[list-item]
         ("confirmation", ConfirmScreen.BINDINGS),  # type: ignore[list-item]
     ]
     lines = [

@@ -63,7 +63,7 @@ async def test_a_drawn_digit_is_classified(
         canvas = screen.query_one(DrawingCanvas)
         assert canvas.region.right <= SMALL[0] and canvas.region.bottom <= SMALL[1]
         await drag(pilot, canvas, cells)
-        await pilot.pause()
+        await settle(app, pilot)
         assert canvas.pixels.sum() > 20, f"the {name} left no ink"
         assert screen.prediction == expected, (name, screen.probabilities)
         # What the screen shows is what the network computed on the processed drawing.
@@ -90,6 +90,7 @@ async def test_right_button_erases_and_keys_draw(mnist_checkpoint: Path, mnist_s
         await drag(pilot, canvas, [(x, 5) for x in range(5, 12)], button=3)
         assert not canvas.pixels[8:10, 4:11].any() and canvas.pixels[8:10, 13:20].all()
         await pilot.press("c")
+        await settle(app, pilot)
         assert not canvas.pixels.any() and screen.prediction is None
         # Keyboard: the cursor is where the mouse left it; space paints the 2x2 brush there.
         r, c = canvas.cursor
@@ -101,6 +102,7 @@ async def test_right_button_erases_and_keys_draw(mnist_checkpoint: Path, mnist_s
         assert canvas.pixels[r + 2, c + 3] == 1.0 and canvas.cursor == (r + 2, c + 2)
         await pilot.press("x")  # the 3x3 eraser
         assert not canvas.pixels[r + 1 : r + 4, c + 1 : c + 4].any()
+        await settle(app, pilot)
         assert screen.prediction is not None  # ink is left: classified
 
 
@@ -111,6 +113,7 @@ async def test_t_loads_a_test_image_to_edit(mnist_checkpoint: Path, mnist_subset
     async with app.run_test(size=SMALL) as pilot:
         await settle(app, pilot)
         await pilot.press("t")
+        await settle(app, pilot)
         canvas = screen.query_one(DrawingCanvas)
         image = mnist_subset.test_images[0].reshape(28, 28)
         np.testing.assert_allclose(canvas.pixels, image / 255.0)

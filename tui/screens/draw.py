@@ -6,9 +6,11 @@ the network sees; right, its ten probabilities as bars and the top prediction in
 `t` puts the next test image on the canvas to edit (how little change flips a prediction?), `w`
 opens the weights screen with this digit's most active hidden units.
 
-Inference is one image through one hidden layer: measured 0.1 ms at h=2048 on this project's
-2-core CPU (README), so it runs on the UI thread at each stroke step; only reading the
-checkpoint and the data set happens in a worker.
+Preprocessing (numpy, 0.2 ms) runs on the UI thread at each stroke step, so the processed
+digit follows the pen. The forward pass runs in a thread worker (in the app's torch thread when
+no run holds it): one image at h=2048 took 1.1 ms with one torch thread but 12 ms with two on
+this project's loaded 2-core machine (OpenMP teams competing), too long for the UI thread. A
+newer stroke supersedes an answer still on its way.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Digits, Footer, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui.widgets.canvas import DrawingCanvas
 from tui.widgets.digit import render_digit
+from tui.worker import run_torch_work
 
 BAR_WIDTH = 10
 
@@ -55,6 +58,14 @@ class Loaded(Message):
     def __init__(self, model: Any, standardize: bool, title: str, dataset: Any) -> None:
         super().__init__()
         self.model, self.standardize, self.title, self.dataset = model, standardize, title, dataset
+
+
+class Classified(Message):
+    """From the classifier worker: the probabilities of one processed drawing."""
+
+    def __init__(self, processed: np.ndarray, probabilities: list[float]) -> None:
+        super().__init__()
+        self.processed, self.probabilities = processed, probabilities
 
 
 class LoadFailed(Message):
@@ -182,19 +193,39 @@ class DrawScreen(Screen[None]):
         self._classify()
 
     def _classify(self) -> None:
-        """Preprocess the drawing, show it, and show the network's probabilities."""
-        from mlp_core.drawing import classify, preprocess
+        """Preprocess the drawing and show it now; classify it in a worker."""
+        from mlp_core.drawing import preprocess
 
         self.processed = preprocess(self.query_one(DrawingCanvas).pixels)
         self.query_one("#draw-seen", Static).update(render_digit(self.processed))
         if self.model is None:
             return
         if not self.processed.any():
-            self.probabilities = []
+            self.workers.cancel_group(self, "draw-classify")
+            self._show_answer(Classified(self.processed, []))
+            return
+        self._run_classifier(self.processed.copy())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="draw-classify")
+    def _run_classifier(self, processed: np.ndarray) -> None:
+        """One forward pass, in the torch thread when it is free (see the module docstring);
+        a newer stroke cancels this one's answer."""
+        from mlp_core.drawing import classify
+
+        probabilities = run_torch_work(classify, self.model, processed, self.standardize)
+        if not get_current_worker().is_cancelled:
+            self.post_message(Classified(processed, probabilities))
+
+    @on(Classified)
+    def _show_answer(self, message: Classified) -> None:
+        message.stop()
+        if not np.array_equal(message.processed, self.processed):
+            return  # an answer for a drawing that has changed since
+        self.probabilities = message.probabilities
+        if not self.probabilities:
             self.query_one("#draw-top", Digits).update("")
             self.query_one("#draw-bars", Static).update("draw a digit")
             return
-        self.probabilities = classify(self.model, self.processed, self.standardize)
         self.query_one("#draw-top", Digits).update(str(self.prediction))
         self.query_one("#draw-bars", Static).update(probability_bars(self.probabilities))
 
@@ -225,5 +256,5 @@ class DrawScreen(Screen[None]):
         self.app.push_screen(WeightsScreen(self.checkpoint_path, digit=self.processed.copy()))
 
     def action_close(self) -> None:
-        self.workers.cancel_group(self, "draw-load")
+        self.workers.cancel_node(self)
         self.dismiss()

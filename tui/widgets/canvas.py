@@ -48,10 +48,10 @@ class DrawingCanvas(Widget, can_focus=True):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "move(-1, 0)", "Up", show=False),
-        Binding("down", "move(1, 0)", "Down", show=False),
-        Binding("left", "move(0, -1)", "Left", show=False),
-        Binding("right", "move(0, 1)", "Right", show=False),
+        Binding("up", "move(-1, 0)", show=False),
+        Binding("down", "move(1, 0)", show=False),
+        Binding("left", "move(0, -1)", show=False),
+        Binding("right", "move(0, 1)", show=False),
         Binding("shift+up", "move(-1, 0, True)", show=False),
         Binding("shift+down", "move(1, 0, True)", show=False),
         Binding("shift+left", "move(0, -1, True)", show=False),
