@@ -63,6 +63,9 @@ class EpochEnd(Event):
     seconds: float
     samples_per_second: float
     is_best: bool
+    #: How training moves the weights (mlp_core/training_figures.py): grad_norm.<param>,
+    #: update_ratio.<param>, dead_relu. Empty in rows written before these existed.
+    figures: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

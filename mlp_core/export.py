@@ -43,8 +43,20 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
+    """Nested dicts (the `figures` of mlp_core/training_figures.py) as `figures.<key>` columns."""
+    flat: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{inner}": v for inner, v in value.items()})
+        else:
+            flat[key] = value
+    return flat
+
+
 def metrics_csv(rows: list[dict[str, Any]]) -> str:
     """The CSV text of metric rows (EpochEnd dicts)."""
+    rows = [_flat(row) for row in rows]
     extra = sorted({key for row in rows for key in row} - set(COLUMNS))
     columns = [*COLUMNS, *extra]
     buffer = io.StringIO()

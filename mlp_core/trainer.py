@@ -59,6 +59,7 @@ from mlp_core.runs import (
     read_metrics,
     save_run_info,
 )
+from mlp_core.training_figures import FIGURES_KEY, FigureMeter, epoch_figures, loss_accuracy_dead
 
 
 class TrainingError(Exception):
@@ -107,6 +108,7 @@ class _Run:
         self.epoch_started = 0.0
         self.train_loss = math.nan
         self.train_rate = 0.0
+        self.figures = FigureMeter()
         self.history: list[dict[str, Any]] = []
         if start is None:
             self.model = MLP.create(config.hidden, config.init, _seeded(config.seed), self.device)
@@ -386,7 +388,8 @@ def _epochs(
             yield Diverged(
                 epoch,
                 run.steps_per_epoch,
-                f"loss became NaN or infinite at the end of epoch {epoch}",
+                f"loss became NaN or infinite at the end of epoch {epoch}"
+                f"{run.figures.divergence_note()}",
                 run.last_checkpoint(),
                 str(run.info.path),
             )
@@ -428,23 +431,31 @@ def _train_epoch(
     epoch_start = last_report = time.perf_counter()
     run.epoch_started = epoch_start
     steps = run.steps_per_epoch
+    # The weights' figures are measured at the epoch's last step and after each progress
+    # report (mlp_core/training_figures.py: one weight copy and eight norms, no host sync).
+    # (bench/epoch_time.py drives this loop with a run object that has no meter: a local one.)
+    meter, measure = getattr(run, "figures", None) or FigureMeter(), False
     for step, index in enumerate(batches):
         if should_stop():
             run.set_status("stopped")
             return _finished(run, "stopped")
         lr = learning_rate(config, (epoch - 1) * steps + step, steps)
+        meter.before_step(run.model, measure or step + 1 == steps)
         _step(run, index, None if shifts is None else shifts.index_select(0, index), lr, loss_sum)
+        meter.after_step(run.model)
+        measure = False
         now = time.perf_counter()
         if now - last_report >= progress_interval and step + 1 < steps:
-            last_report = now
+            last_report, measure = now, True
             mean_loss = loss_sum.item() / (step + 1)
+            meter.poll()
             if not math.isfinite(mean_loss):
                 run.set_status("diverged", "loss is not finite")
                 return Diverged(
                     epoch,
                     step + 1,
                     f"loss became {mean_loss} at step {step + 1} of "
-                    f"epoch {epoch} (learning rate {lr:g} too high?)",
+                    f"epoch {epoch} (learning rate {lr:g} too high?){meter.divergence_note()}",
                     run.last_checkpoint(),
                     str(run.info.path),
                 )
@@ -489,8 +500,10 @@ def _end_of_epoch(run: _Run, epoch: int) -> dict[str, Any]:
     seconds = time.perf_counter() - run.epoch_started
     val_loss = val_accuracy = None
     if run.splits.val is not None:
-        val_loss, val_accuracy = loss_and_accuracy(run.model, run.splits.val)
-    test_loss, test_accuracy = loss_and_accuracy(run.model, run.splits.test)
+        val_loss, val_accuracy, dead = loss_accuracy_dead(run.model, run.splits.val)
+        test_loss, test_accuracy = loss_and_accuracy(run.model, run.splits.test)
+    else:  # dead units on the test split then: a diagnostic, never used to choose a model
+        test_loss, test_accuracy, dead = loss_accuracy_dead(run.model, run.splits.test)
     steps = run.steps_per_epoch
     metrics: dict[str, Any] = {
         "epoch": epoch,
@@ -502,6 +515,7 @@ def _end_of_epoch(run: _Run, epoch: int) -> dict[str, Any]:
         "lr": learning_rate(run.config, epoch * steps - 1, steps),
         "seconds": seconds,
         "samples_per_second": run.train_rate,
+        FIGURES_KEY: epoch_figures(run.figures, dead),
     }
     previous_best = max((_score(m) for m in run.own_history()), default=-math.inf)
     metrics["is_best"] = _score(metrics) > previous_best

@@ -44,6 +44,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from mlp_core.config import PRESETS, ConfigError, TrainConfig
 from mlp_core.events import Event
 from tui.app_browse import NARROW_WIDTH, BrowseActions
+from tui.app_inspect import InspectActions
 from tui.app_queue import QueueActions
 from tui.keys import APP_KEYS, PALETTE_COMMANDS
 from tui.messages import (
@@ -110,7 +111,7 @@ class MainScreen(Screen[None]):
             app.adapt_layout(event.size.width)
 
 
-class MnistApp(BrowseActions, QueueActions, App[None]):
+class MnistApp(BrowseActions, QueueActions, InspectActions, App[None]):
     """Form on the left, charts, progress and results in the centre, checkpoints on the right."""
 
     CSS_PATH = "app.tcss"

@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tui.sweep_cli import add_sweep_parser
 
     add_sweep_parser(commands)
+    from tui.gradcheck_cli import add_gradcheck_parser
+
+    add_gradcheck_parser(commands)
     return parser
 
 
@@ -168,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         "eval": cli_commands.eval_command,
         "export": cli_commands.export_command,
         "sweep": run_sweep_command,
+        "gradcheck": _gradcheck,
     }[args.command]
     try:
         status = handler(args)
@@ -186,6 +190,12 @@ def _stdout_went_away() -> int:
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
     return EXIT_BROKEN_PIPE
+
+
+def _gradcheck(args: argparse.Namespace) -> int:
+    from tui.gradcheck_cli import run_gradcheck_command
+
+    return run_gradcheck_command(args)
 
 
 def fail(message: str) -> int:

@@ -44,6 +44,22 @@ PALETTE_COMMANDS: list[tuple[str, str, str]] = [
     ),
     ("Evaluate the highlighted checkpoint", "Test-set figures, confusion (e)", "evaluate"),
     ("See the data set", "Page through training and test digits (d in the panel)", "digits"),
+    ("Draw a digit", "The highlighted checkpoint classifies it live (p in the panel)", "draw"),
+    (
+        "Hidden units' weights",
+        "Each unit's incoming weights as an image (w in the panel)",
+        "weights",
+    ),
+    (
+        "Check the gradients",
+        "Hand-written backward vs finite differences, autograd (g)",
+        "gradcheck",
+    ),
+    (
+        "Chart the training figures",
+        "Gradient norms, update ratios, dead units (t)",
+        "training_figures",
+    ),
     ("Fork from the highlighted checkpoint", "Form filled from it; Start forks (f)", "fork"),
     ("Resume the highlighted checkpoint", "Form filled for more epochs (r)", "resume"),
     ("New run instead of fork/resume", "Start trains from scratch (Escape in form)", "new_run"),
@@ -62,9 +78,12 @@ def key_table() -> str:
     """The keys of the whole app as a Markdown table (for the README)."""
     from tui.screens.confirm import ConfirmScreen
     from tui.screens.digits import DigitPager, DigitsScreen
+    from tui.screens.draw import DrawScreen
     from tui.screens.evaluate import EvaluateScreen
     from tui.screens.run_notes import RunNotesScreen
     from tui.screens.runs_table import RunsScreen
+    from tui.screens.weights import WeightsScreen
+    from tui.widgets.canvas import DrawingCanvas
     from tui.widgets.checkpoint_panel import CheckpointPanel
     from tui.widgets.queue import QueueView
 
@@ -77,6 +96,9 @@ def key_table() -> str:
         ("digits (d)", DigitsScreen.BINDINGS),  # type: ignore[list-item]
         ("digits, mistakes", DigitPager.BINDINGS),  # type: ignore[list-item]
         ("label and note (l)", RunNotesScreen.BINDINGS),  # type: ignore[list-item]
+        ("draw (p)", DrawScreen.BINDINGS),  # type: ignore[list-item]
+        ("draw (p), canvas", DrawingCanvas.BINDINGS),  # type: ignore[list-item]
+        ("units (w)", WeightsScreen.BINDINGS),  # type: ignore[list-item]
         ("confirmation", ConfirmScreen.BINDINGS),  # type: ignore[list-item]
     ]
     lines = [

@@ -27,7 +27,11 @@ def test_export_writes_header_and_one_row_per_epoch(tiny_dataset: Dataset, tmp_p
     rows = list(csv.DictReader(io.StringIO(path.read_text())))
     metrics = read_metrics(run)
     assert len(rows) == len(metrics) == 2
-    assert list(rows[0].keys()) == list(COLUMNS)
+    columns = list(rows[0].keys())
+    assert columns[: len(COLUMNS)] == list(COLUMNS)
+    # The training figures follow, one column each (nested in metrics.jsonl).
+    figure_columns = [f"figures.{key}" for key in sorted(metrics[0]["figures"])]
+    assert columns[len(COLUMNS) :] == figure_columns and "figures.dead_relu" in columns
     for row, epoch in zip(rows, metrics, strict=True):
         assert int(row["epoch"]) == epoch["epoch"]
         assert float(row["train_loss"]) == epoch["train_loss"]  # repr round-trips exactly
@@ -35,6 +39,10 @@ def test_export_writes_header_and_one_row_per_epoch(tiny_dataset: Dataset, tmp_p
         assert float(row["test_accuracy"]) == epoch["test_accuracy"]
         assert row["is_best"] == ("true" if epoch["is_best"] else "false")
         assert row["inherited"] == "false"
+        assert (
+            float(row["figures.update_ratio.fc1.weight"])
+            == (epoch["figures"]["update_ratio.fc1.weight"])
+        )
 
 
 def test_missing_values_are_empty_and_extra_keys_kept() -> None:

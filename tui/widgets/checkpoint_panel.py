@@ -204,6 +204,11 @@ class CheckpointPanel(Vertical):
         Binding("c", "app.export_csv", "CSV", tooltip="Export the run's metrics as CSV"),
         Binding("delete", "app.delete", "Delete", tooltip="Delete the run or checkpoint"),
         Binding("d", "app.digits", "Digits", show=False, tooltip="Page through the data set"),
+        # Look inside the network (tui/app_inspect.py).
+        Binding("p", "app.draw", "Draw", show=False, tooltip="Draw a digit to classify"),
+        Binding("w", "app.weights", "Units", show=False, tooltip="Hidden units' weights"),
+        Binding("g", "app.gradcheck", "Gradcheck", show=False, tooltip="Check the gradients"),
+        Binding("t", "app.training_figures", "Figures", show=False, tooltip="Training figures"),
     ]
     #: The panel's keys in a line under it (the Footer has no room for them at 80 columns).
     KEYS_HINT = "e eval  f fork  r resume  m mark  l label  c csv  Del delete  d digits"
