@@ -356,7 +356,7 @@ class MnistApp(BrowseActions, App[None]):
         """Stop the followed run (through its STOP file; it ends after its batch), or, with
         the followed run a queue job or none followed, the queue's running jobs."""
         queue = self.query_one(QueueView)
-        queued = {row.run_dir for row in queue.rows if row.state == "running" and row.run_dir}
+        queued = {row.run_dir for row in queue.jobs if row.state == "running" and row.run_dir}
         if self.live_run is not None and self._followed_live and self.live_run not in queued:
             self.run_state = "stopping"
             self._stop_runs([self.live_run], queue=False)
@@ -405,7 +405,7 @@ class MnistApp(BrowseActions, App[None]):
         live = self.live_runs()
         queue_active = bool(self.query_one(QueueView).words())
         if not live and not queue_active:
-            self._exit()
+            self._leave()
             return
 
         def answered(answer: str | None) -> None:
@@ -419,11 +419,11 @@ class MnistApp(BrowseActions, App[None]):
                 for run in live:
                     stop_run(run, wait=False)  # STOP files: the runs end after their batch
             if answer is not None:
-                self._exit()
+                self._leave()
 
         self.push_screen(QuitLiveScreen([p.name for p in live], queue_active), answered)
 
-    def _exit(self) -> None:
+    def _leave(self) -> None:
         if self._follow_worker is not None:
             self._follow_worker.cancel()
             self._wake.set()
@@ -627,6 +627,9 @@ class MnistApp(BrowseActions, App[None]):
         if message.rows and not self._queue_seen:  # a reopened app shows the queue as it is
             self._queue_seen = True
             view.display = True
+        elif not message.rows:  # cleared, here or elsewhere: out of the way
+            self._queue_seen = False
+            view.display = False
         if not view.words():
             self._follow_queue = False
         self._follow_next_job()
@@ -636,7 +639,7 @@ class MnistApp(BrowseActions, App[None]):
         """With the queue started here, follow a running job when no live run is on screen."""
         if not self._follow_queue or self.is_training:
             return
-        rows = self.query_one(QueueView).rows
+        rows = self.query_one(QueueView).jobs
         running = [r.run_dir for r in rows if r.state == "running" and r.run_dir is not None]
         fresh = [run for run in running if run != self.live_run]
         if fresh:

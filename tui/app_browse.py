@@ -263,7 +263,7 @@ class BrowseActions:
         folder of every queue job running now."""
         from tui.widgets.queue import QueueView
 
-        rows = self.query_one(QueueView).rows
+        rows = self.query_one(QueueView).jobs
         queued = {r.run_dir for r in rows if r.state == "running" and r.run_dir is not None}
         return set(self.live_runs()) | queued
 

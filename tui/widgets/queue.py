@@ -133,7 +133,7 @@ class QueueView(DataTable):
 
         def __init__(self, rows: list[JobRow]) -> None:
             super().__init__()
-            self.rows = rows
+            self.jobs = rows
 
     class RunRequested(Message):
         """The user asked for the waiting jobs to run (the app starts the runner)."""
@@ -141,13 +141,13 @@ class QueueView(DataTable):
     def __init__(self, runs_dir: Path, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.runs_dir = runs_dir
-        self.rows: list[JobRow] = []
-        """The jobs as last read (for the app and tests)."""
+        self.jobs: list[JobRow] = []
+        """The jobs as last read (for the app and tests; `rows` is the DataTable's)."""
 
     @property
     def states(self) -> dict[str, str]:
         """Each shown job's state, by id."""
-        return {row.id: row.state for row in self.rows}
+        return {row.id: row.state for row in self.jobs}
 
     def on_mount(self) -> None:
         for name in COLUMNS:
@@ -181,8 +181,8 @@ class QueueView(DataTable):
 
     def set_rows(self, rows: list[JobRow]) -> None:
         """Show exactly `rows`, keeping the selected job; say so up."""
-        changed = rows != self.rows
-        self.rows = rows
+        changed = rows != self.jobs
+        self.jobs = rows
         if changed:
             self._redraw()
         self.post_message(self.JobsChanged(rows))
@@ -190,8 +190,8 @@ class QueueView(DataTable):
     def _redraw(self) -> None:
         selected = self.selected_job_id
         self.clear()
-        columns = varying(self.rows)
-        for row in self.rows:
+        columns = varying(self.jobs)
+        for row in self.jobs:
             shown = " ".join(
                 f"{n}={row.config[n]:g}"
                 if isinstance(row.config[n], float)
@@ -201,7 +201,7 @@ class QueueView(DataTable):
             state = Text(row.state, style=STATE_STYLES.get(row.state, ""))
             cells = [row.id, shown or row.summary, state, row.epoch, row.val, row.test, row.run]
             self.add_row(*cells, key=row.id)
-        ids = [row.id for row in self.rows]
+        ids = [row.id for row in self.jobs]
         if selected in ids:
             self.move_cursor(row=ids.index(selected))
         self._update_title()
@@ -216,7 +216,7 @@ class QueueView(DataTable):
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for row in self.rows:
+        for row in self.jobs:
             counts[row.state] = counts.get(row.state, 0) + 1
         return counts
 
@@ -261,5 +261,7 @@ class QueueView(DataTable):
         operation(self.runs_dir, job_id)
 
     def _update_title(self) -> None:
-        parts = [f"{n} {state}" for state, n in self.counts().items() if n]
+        counts = self.counts()
+        order = [*STATE_STYLES, *(state for state in counts if state not in STATE_STYLES)]
+        parts = [f"{counts[state]} {state}" for state in order if counts.get(state)]
         self.border_title = f"queue: {', '.join(parts) if parts else 'empty'}"
