@@ -81,9 +81,15 @@ def on_this_machine(raw: dict[str, Any]) -> bool:
 
 
 def lock_held(run_path: Path) -> bool:
-    """Whether some process holds `<run>/lock` (a shared probe: never blocks, never creates)."""
+    """Whether some process holds `<run>/lock`."""
+    return file_locked(run_path / LOCK_FILE)
+
+
+def file_locked(path: Path) -> bool:
+    """Whether some process holds an flock on `path` (a shared probe: never blocks, never
+    creates the file)."""
     try:
-        fd = os.open(run_path / LOCK_FILE, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return False
     try:
