@@ -38,6 +38,8 @@ class StopOnSignals:
         return 128 + int(self.received) if self.received is not None else 0
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt  # a second signal: stop now, as a second Ctrl-C would
         self.received = signal.Signals(signum)
 
     def __enter__(self) -> StopOnSignals:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
@@ -51,9 +50,11 @@ from mlp_core.recovery import epoch_of, mend_run_folder, prune_epoch_checkpoints
 from mlp_core.runs import (
     CHECKPOINT_DIR,
     RUN_FILE,
+    RunBusy,
     RunError,
     RunInfo,
     append_metrics,
+    claim_run,
     create_run,
     load_run,
     read_metrics,
@@ -181,28 +182,30 @@ class _Run:
         """Resume in place: mend the folder (a kill may have cut the last epoch short), then
         mark it running. A run whose checkpoint is already at `epochs` and that did not
         finish (killed after its last checkpoint) is only mended and finished."""
-        self.info = load_run(run_path)
-        if self.info.status == "running":
+        on_disk = load_run(run_path)
+        if on_disk.dataset and on_disk.dataset != self.dataset.name:
             raise TrainingError(
-                f"{run_path}: the run is still training in process "
-                f"{self.info.pid}; stop it before resuming it"
-            )
-        if self.info.dataset and self.info.dataset != self.dataset.name:
-            raise TrainingError(
-                f"{run_path}: the run trained on {self.info.dataset!r}, not on "
+                f"{run_path}: the run trained on {on_disk.dataset!r}, not on "
                 f"{self.dataset.name!r}; give the same --data-dir to resume it"
             )
-        finished = start.epoch == self.config.epochs and self.info.status == "finished"
+        finished = start.epoch == self.config.epochs and on_disk.status == "finished"
         if start.epoch > self.config.epochs or finished:
             raise TrainingError(
                 f"{start.path}: checkpoint is at epoch {start.epoch}; "
                 f"ask for more epochs than that (epochs={self.config.epochs})"
             )
-        history = mend_run_folder(run_path, start)
-        self.history = [m for m in history if m["epoch"] <= start.epoch] or [start.metrics]
-        self.info.config, self.info.status, self.info.error = self.config, "running", ""
-        self.info.pid = os.getpid()
-        save_run_info(self.info)
+        try:  # the run's lock, not its run.json, says whether it still trains
+            self.info = claim_run(run_path)
+        except RunBusy as exc:
+            raise TrainingError(f"{exc}; stop it before resuming it") from None
+        try:
+            history = mend_run_folder(run_path, start)
+            self.history = [m for m in history if m["epoch"] <= start.epoch] or [start.metrics]
+            self.info.config, self.info.status, self.info.error = self.config, "running", ""
+            save_run_info(self.info)
+        except BaseException:
+            self.info.release()
+            raise
 
     # -- checkpoints -------------------------------------------------------------------
 
@@ -371,6 +374,8 @@ def train(
         if run.info.status == "running":
             run.try_set_status("failed", f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        run.info.release()  # the lock goes once the end is recorded (liveness.py)
 
 
 def _epochs(
