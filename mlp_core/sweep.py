@@ -270,7 +270,11 @@ class Sweep:
         devices: Sequence[str] | None = None,
         name: str | None = None,
         progress_interval: float = 0.25,
+        executor: Any = None,
     ) -> None:
+        # issue 9 hook: an executor (mlp_core.executors) trains the jobs instead of train()
+        # in this process; with no devices given, it runs executor.slots() jobs side by side.
+        self.executor = executor
         self.queue = jobs if isinstance(jobs, JobQueue) else JobQueue(jobs)
         self.runs_dir = Path(runs_dir)
         self.dataset = dataset
@@ -326,7 +330,9 @@ class Sweep:
         yield SweepStarted(str(self.sweep_dir), total, devices or [], varying)
         completed = False
         try:
-            if devices is None or len(devices) == 1:
+            if self.executor is not None and devices is None:  # issue 9 hook
+                yield from self._run_threaded([None] * self.executor.slots())  # type: ignore[list-item]
+            elif devices is None or len(devices) == 1:
                 device = devices[0] if devices else None
                 while not self.stopping and (job := self.queue._claim(device)) is not None:
                     yield from self._run_job(job, device)
@@ -397,13 +403,23 @@ class Sweep:
         status, error = "cancelled", ""
         try:
             yield JobStarted(job.id, asdict(config), job.device)
-            events = train(
-                config,
-                self.dataset,
-                runs_dir=self.runs_dir,
-                should_stop=lambda: self.stopping or self.queue._cancel_requested(job.id),
-                progress_interval=self.progress_interval,
-            )
+            should_stop = lambda: self.stopping or self.queue._cancel_requested(job.id)  # noqa: E731
+            if self.executor is not None:  # issue 9 hook
+                events = self.executor.run(
+                    config,
+                    runs_dir=self.runs_dir,
+                    dataset=self.dataset,
+                    should_stop=should_stop,
+                    progress_interval=self.progress_interval,
+                )
+            else:
+                events = train(
+                    config,
+                    self.dataset,
+                    runs_dir=self.runs_dir,
+                    should_stop=should_stop,
+                    progress_interval=self.progress_interval,
+                )
             with contextlib.closing(events):  # the run records its end even if we stop early
                 for event in events:
                     self._record(outcome, event)
