@@ -19,13 +19,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from data.mnist import Dataset
-from mlp_core.checkpoint import atomic_write
-from mlp_core.config import TrainConfig
-from mlp_core.events import Event
-from mlp_core.runs import RUN_FILE
+if TYPE_CHECKING:  # torch loads only when a job runs: `--help` stays fast
+    from data.mnist import Dataset
+    from mlp_core.config import TrainConfig
+    from mlp_core.events import Event
 
 RAY_EXTRA = "pip install 'mnist-tui[ray]'"
 
@@ -140,6 +139,9 @@ def update_run_record(run_path: Path, **values: Any) -> None:
     `save_run_info` writes only RunInfo's own fields; a run mirrored from a cluster also records
     where it trained (`executor`), which a status change must not drop.
     """
+    from mlp_core.checkpoint import atomic_write
+    from mlp_core.runs import RUN_FILE
+
     path = Path(run_path) / RUN_FILE
     raw = json.loads(path.read_text(encoding="utf-8"))
     raw.update(values)

@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tui.sweep_cli import add_sweep_parser
 
     add_sweep_parser(commands)
+    from tui.search_cli import add_search_parser  # issue 9 hook
+
+    add_search_parser(commands)
     return parser
 
 
@@ -157,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         return _open_app(args)
     from tui import cli_commands
+    from tui.search_cli import run_search_command  # issue 9 hook
     from tui.sweep_cli import run_sweep_command
 
     handler = {
@@ -165,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         "eval": cli_commands.eval_command,
         "export": cli_commands.export_command,
         "sweep": run_sweep_command,
+        "search": run_search_command,
     }[args.command]
     try:
         return handler(args)

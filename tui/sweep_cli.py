@@ -48,6 +48,9 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
         "(default: one at a time on the preset's device, auto)",
     )
     add_common_options(parser, device=False)
+    from tui.executor_cli import add_ray_option  # issue 9 hook
+
+    add_ray_option(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per event")
     group = parser.add_argument_group("grid (comma-separated values; default: the preset's)")
     for spec in fields(TrainConfig):
@@ -92,7 +95,14 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         sweep = Sweep(configs, runs_dir=args.runs_dir, data_dir=args.data_dir, devices=devices)
     except ConfigError as exc:
         return fail(f"invalid setting: {exc}")
-    _out(args, _describe(len(configs), parse_grid(grid), args.preset, sweep.devices))
+    from tui.executor_cli import ExecutorError, describe_executor, executor_from_args
+
+    try:  # issue 9 hook: --ray (a local instance is shut down by Ray's own exit handler)
+        sweep.executor = executor_from_args(args)
+    except ExecutorError as exc:
+        return fail(str(exc))
+    line = _describe(len(configs), parse_grid(grid), args.preset, sweep.devices)
+    _out(args, describe_executor(sweep.executor, line))
     printer = _TablePrinter(sweep, args.json)
     events = sweep.run()
     try:
