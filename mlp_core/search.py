@@ -267,7 +267,9 @@ class Search:
         with self._study_lock:
             if self._stop.is_set():
                 return None
-            if len(self.study.get_trials(deepcopy=False)) >= self.spec.trials + self._stale():
+            waiting = self.optuna.trial.TrialState.WAITING
+            asked = [t for t in self.study.get_trials(deepcopy=False) if t.state != waiting]
+            if len(asked) >= self.spec.trials + self._stale():
                 return None
             trial = self.study.ask(self._distributions())
             return _Trial(trial, trial.number, dict(trial.params))

@@ -40,7 +40,7 @@ class Param:
     def describe(self) -> str:
         if self.kind == "choice":
             return f"{self.name} in {{{', '.join(str(c) for c in self.choices)}}}"
-        scale = ", log" if self.log else ""
+        scale = " (log)" if self.log else ""
         return f"{self.name} {self.low:g}..{self.high:g}{scale}"
 
 
