@@ -96,3 +96,14 @@ class Diverged(Event):
     reason: str
     last_good_checkpoint: str | None
     run_dir: str = field(default="")
+
+
+@dataclass(frozen=True)
+class RunClosed(Event):
+    """A followed run ended without a Finished or Diverged event: status "failed",
+    "interrupted" (its process died) or "lost" (another host's run whose heartbeat went stale).
+    Named apart from the app's own `RunEnded` message."""
+
+    status: str
+    reason: str
+    run_dir: str

@@ -1,7 +1,10 @@
 """One folder per run: `run.json` (config, status, lineage), `metrics.jsonl`, `checkpoints/`.
 
 Run names sort by time (``20261127-221530-h1024-lr0.05``). `run.json` is rewritten atomically
-when the status changes; `metrics.jsonl` is append-only, one EpochEnd per line, fsynced.
+when the status changes (under a small flock, so the heartbeat, the run and the app's notes never
+undo each other's changes); `metrics.jsonl` is append-only, one EpochEnd per line, fsynced.
+The status a reader gets is judged (`liveness.judge_status`): a run whose process died reads as
+interrupted, whatever run.json still says.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 from mlp_core.checkpoint import atomic_write
 from mlp_core.config import ConfigError, TrainConfig
+from mlp_core.liveness import LockBusy, RunLease, identity, judge_status, meta_lock, read_raw
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"
@@ -24,6 +28,14 @@ CHECKPOINT_DIR = "checkpoints"
 
 class RunError(Exception):
     """A run folder cannot be read or written; the message names it."""
+
+
+class RunBusy(RunError):
+    """The run's lock is held: it is still training (in process `pid`)."""
+
+    def __init__(self, message: str, pid: int | None) -> None:
+        super().__init__(message)
+        self.pid = pid
 
 
 @dataclass
@@ -42,7 +54,19 @@ class RunInfo:
     note: str = ""
     error: str = ""
     pid: int | None = None
+    hostname: str = ""
+    boot_id: str = ""
+    start_time: int | None = None
+    heartbeat: float | None = None
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    #: This process's hold on the folder (lock + heartbeat) while it trains it; else None.
+    lease: RunLease | None = field(default=None, repr=False, compare=False)
+
+    def release(self) -> None:
+        """Drop the lease, if this process holds one (after the run recorded its end)."""
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
 
     @property
     def epochs_done(self) -> int:
@@ -66,6 +90,10 @@ class RunInfo:
             "note": self.note,
             "error": self.error,
             "pid": self.pid,
+            "hostname": self.hostname,
+            "boot_id": self.boot_id,
+            "start_time": self.start_time,
+            "heartbeat": self.heartbeat,
         }
 
 
@@ -87,23 +115,71 @@ def create_run(runs_dir: Path, config: TrainConfig, **extra: Any) -> RunInfo:
         except FileExistsError:
             suffix += 1
             name = f"{base}-{suffix}"
+    lease = RunLease.acquire(runs_dir / name)  # a fresh folder: nobody else can hold it
     info = RunInfo(
         name=name,
         path=runs_dir / name,
         config=config,
         status="running",
         created=datetime.now().isoformat(timespec="seconds"),
-        pid=os.getpid(),
+        **identity(),
         **extra,
     )
     (info.path / CHECKPOINT_DIR).mkdir()
     save_run_info(info)
+    info.lease = lease
+    lease.start_heartbeat(beat)
+    return info
+
+
+def claim_run(run_path: Path) -> RunInfo:
+    """Take an existing run folder to train it on (a resume in place): its lock, this process's
+    identity in run.json and a heartbeat. RunBusy when another process still trains it (the
+    lock, not run.json, decides: no two processes ever train one folder)."""
+    try:
+        lease = RunLease.acquire(run_path)
+    except LockBusy:
+        pid = read_raw(run_path).get("pid")
+        raise RunBusy(f"{run_path}: the run is still training in process {pid}", pid) from None
+    try:
+        info = load_run(run_path)
+    except RunError:
+        lease.release()
+        raise
+    for key, value in identity().items():
+        setattr(info, key, value)
+    info.lease = lease
+    lease.start_heartbeat(beat)
     return info
 
 
 def save_run_info(info: RunInfo) -> None:
-    """Rewrite `run.json` atomically."""
-    atomic_write(info.path / RUN_FILE, json.dumps(info.to_json(), indent=2).encode())
+    """Rewrite `run.json` atomically; keys this version does not know are kept."""
+    with meta_lock(info.path):
+        on_disk = read_raw(info.path)
+        values = {**on_disk, **info.to_json()}
+        beat_on_disk = on_disk.get("heartbeat")
+        if isinstance(beat_on_disk, (int, float)) and beat_on_disk > (info.heartbeat or 0):
+            values["heartbeat"] = beat_on_disk  # the heartbeat thread wrote a newer one
+        atomic_write(info.path / RUN_FILE, json.dumps(values, indent=2).encode())
+
+
+def update_run_json(run_path: Path, **values: Any) -> dict[str, Any]:
+    """Change only the given keys of run.json (read-modify-write under the meta lock)."""
+    with meta_lock(run_path):
+        raw = read_raw(run_path)
+        if not raw:
+            raise RunError(f"{run_path / RUN_FILE}: cannot read")
+        raw.update(values)
+        atomic_write(run_path / RUN_FILE, json.dumps(raw, indent=2).encode())
+    return raw
+
+
+def beat(run_path: Path) -> None:
+    """Refresh run.json's heartbeat (the lease's thread, every few seconds)."""
+    import time
+
+    update_run_json(run_path, heartbeat=time.time())
 
 
 def append_metrics(run_path: Path, metrics: dict[str, Any]) -> None:
@@ -130,20 +206,8 @@ def read_metrics(run_path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def load_run(path: Path) -> RunInfo:
-    """Read a run folder. A run marked running whose process is gone reads as interrupted."""
+    """Read a run folder; its status is judged (`judge_status`), not taken from run.json."""
     try:
         raw = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -160,6 +224,7 @@ def load_run(path: Path) -> RunInfo:
 
     parent = raw.get("parent")
     pid = raw.get("pid")
+    start_time, beat_time = raw.get("start_time"), raw.get("heartbeat")
     info = RunInfo(
         name=text("name", path.name),
         path=path,
@@ -173,10 +238,13 @@ def load_run(path: Path) -> RunInfo:
         note=text("note"),
         error=text("error"),
         pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
+        hostname=text("hostname"),
+        boot_id=text("boot_id"),
+        start_time=start_time if isinstance(start_time, int) else None,
+        heartbeat=float(beat_time) if isinstance(beat_time, (int, float)) else None,
         metrics=read_metrics(path),
     )
-    if info.status == "running" and not _pid_alive(info.pid):
-        info.status = "interrupted"
+    info.status = judge_status(path, raw)
     return info
 
 
@@ -223,13 +291,14 @@ def set_label_and_note(
     Allowed while the run trains: the trainer re-reads label and note before it next writes
     its status.
     """
-    info = load_run(run_path)
+    values = {}
     if label is not None:
-        info.label = label.strip()
+        values["label"] = label.strip()
     if note is not None:
-        info.note = note.strip()
-    save_run_info(info)
-    return info
+        values["note"] = note.strip()
+    load_run(run_path)  # RunError for a folder that is not a run
+    update_run_json(run_path, **values)
+    return load_run(run_path)
 
 
 def delete_checkpoint(path: Path) -> None:

@@ -11,7 +11,6 @@ of an epoch. Grad mode is off for every tensor operation: there is no autograd h
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
@@ -46,9 +45,11 @@ from mlp_core.model import MLP
 from mlp_core.optim import Optimizer, learning_rate, make_optimizer
 from mlp_core.runs import (
     CHECKPOINT_DIR,
+    RunBusy,
     RunError,
     RunInfo,
     append_metrics,
+    claim_run,
     create_run,
     load_run,
     read_metrics,
@@ -153,19 +154,17 @@ class _Run:
         same_config = replace(start.config, epochs=self.config.epochs, device=self.config.device)
         latest = bool(parent_history) and parent_history[-1]["epoch"] == start.epoch
         if latest and same_config == self.config and start.path.parent.name == CHECKPOINT_DIR:
-            self.info = load_run(run_path)
-            if self.info.status == "running":
+            trained_on = load_run(run_path).dataset
+            if trained_on and trained_on != self.dataset.name:
                 raise TrainingError(
-                    f"{run_path}: the run is still training in process "
-                    f"{self.info.pid}; stop it before resuming it"
-                )
-            if self.info.dataset and self.info.dataset != self.dataset.name:
-                raise TrainingError(
-                    f"{run_path}: the run trained on {self.info.dataset!r}, not on "
+                    f"{run_path}: the run trained on {trained_on!r}, not on "
                     f"{self.dataset.name!r}; give the same --data-dir to resume it"
                 )
+            try:  # the run's lock, not its run.json, says whether it still trains
+                self.info = claim_run(run_path)
+            except RunBusy as exc:
+                raise TrainingError(f"{exc}; stop it before resuming it") from None
             self.info.config, self.info.status, self.info.error = self.config, "running", ""
-            self.info.pid = os.getpid()
             save_run_info(self.info)
             return
         parent = {"run": start.run, "checkpoint": str(start.path), "epoch": start.epoch}
@@ -292,6 +291,8 @@ def train(
         if run.info.status == "running":
             run.set_status("failed", f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        run.info.release()  # the lock goes once the end is recorded (liveness.py)
 
 
 def _epochs(

@@ -1,33 +1,36 @@
-"""The mnist-tui app: set hyperparameters, train, watch, and browse what was saved.
+"""The mnist-tui app: set hyperparameters, start runs, watch them, browse what was saved.
 
-A thin front-end over `mlp_core.train()`: a thread worker iterates the engine's events and posts
-them as messages (`tui.messages`); the handlers here only move values into widgets. Importing
-this module does not import torch: the first screen is drawn first, and torch and the data set
-are loaded behind it by a daemon thread (`tui.worker.load_backend`, posted back as a
-`BackendLoaded` message), with a status line saying so.
+The app trains nothing itself. A run is a process of its own (`mlp_core.runproc.launch_run`,
+detached: it outlives the app and a dropped terminal), and the app is a viewer and controller
+of run folders: a thread worker follows the run on screen with `RunFollower.poll()` (4 times a
+second) and posts what it finds as the app's messages (`tui.messages`), so a run this app
+started, one the queue runner started and one another app instance started are all shown the
+same way, replayed from their folder and then live. Stop writes the run's STOP file
+(`stop_run`); quitting with live runs asks whether to leave them running.
 
-Extension points (for modal screens and other panels):
-- `MnistApp.selected_run` / `selected_checkpoint`: what the checkpoint panel's cursor is on;
-  `CheckpointPanel.Highlighted` and `CheckpointPanel.Selected` bubble to the app.
-- `MnistApp.KEYS` (`tui.keys.APP_KEYS`): the app's own keys, offered in the command palette
-  and shown in the Footer (but those with `show=False`); the panel's and the queue view's keys
-  are their widgets' BINDINGS. `MnistApp.EXTRA_COMMANDS`: palette-only commands.
-- `MnistApp.start_training(config, start=None)` and `MnistApp.run_events(source)`: start a run
-  from a config or a checkpoint (or its file), or show the events of any other `EventSource`
-  (a callable that takes the stop test and returns an iterator of engine events).
+Importing this module does not import torch: the first screen is drawn first, and torch and the
+data set (for the form's checks, the digits and the evaluation screens) load behind it in a
+daemon thread (`tui.worker.load_backend`, posted back as a `BackendLoaded` message).
 
-The actions on the panel's runs and checkpoints (evaluate, fork, resume, compare, label,
-export, delete, the runs table) are in `tui.app_browse`; the queue of jobs in `tui.app_queue`.
+What is global lives here: the layout, start, follow, stop and quit. The widgets own their
+actions: the queue view acts on the queue's files (`tui.widgets.queue`); the actions on the
+panel's runs and checkpoints are in `tui.app_browse`.
+
+Extension points:
+- `MnistApp.selected_run` / `selected_checkpoint`: what the checkpoint panel's cursor is on.
+- `MnistApp.KEYS` (`tui.keys.APP_KEYS`) and `MnistApp.EXTRA_COMMANDS`: the app's keys and
+  palette-only commands.
+- `MnistApp.start_training(config, start=None)` launches a run; `MnistApp.follow(run_path)`
+  shows any run folder, live or not.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -39,23 +42,23 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import Worker, get_current_worker
 
 from mlp_core.config import PRESETS, ConfigError, TrainConfig
-from mlp_core.events import Event
 from tui.app_browse import NARROW_WIDTH, BrowseActions
-from tui.app_queue import QueueActions
 from tui.keys import APP_KEYS, PALETTE_COMMANDS
 from tui.messages import (
     BackendLoaded,
     CheckpointWritten,
     EpochCompleted,
     EpochProgress,
-    JobUpdate,
+    Launched,
     RunBegan,
     RunDiverged,
     RunEnded,
     RunFailed,
+    RunGone,
+    Stopped,
 )
 from tui.widgets.app_header import AppHeader
 from tui.widgets.charts import AccuracyChart, LossChart
@@ -64,24 +67,13 @@ from tui.widgets.config_form import ConfigForm
 from tui.widgets.epoch_progress import EpochProgress as EpochProgressBar
 from tui.widgets.queue import QueueView
 from tui.widgets.results import ResultsTable
-from tui.worker import (
-    Backend,
-    EventSource,
-    load_backend,
-    pump_events,
-    run_in_torch_thread,
-    training_source,
-)
+from tui.worker import Backend, follow_run, load_backend
 
 if TYPE_CHECKING:
     from data.mnist import Dataset
-    from mlp_core.checkpoint import Checkpoint
-    from mlp_core.sweep import JobQueue
 
 #: Below this height the queue view keeps to a few rows (the charts and table keep theirs).
 SHORT_HEIGHT = 40
-#: Quitting while training waits this long for the run to stop cleanly.
-QUIT_GRACE_SECONDS = 1.5
 
 
 Handler = TypeVar("Handler", bound=Callable[..., None])
@@ -110,7 +102,7 @@ class MainScreen(Screen[None]):
             app.adapt_layout(event.size.width)
 
 
-class MnistApp(BrowseActions, QueueActions, App[None]):
+class MnistApp(BrowseActions, App[None]):
     """Form on the left, charts, progress and results in the centre, checkpoints on the right."""
 
     CSS_PATH = "app.tcss"
@@ -140,31 +132,36 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
         device: str = "auto",
         *,
         dataset: Dataset | None = None,
-        progress_interval: float = 0.5,
-        watch_interval: float = 2.0,
+        watch_interval: float = 1.0,
     ) -> None:
         super().__init__()
         self.runs_dir = Path(runs_dir)
         self.data_dir = data_dir
         self.device = device
-        self.progress_interval = progress_interval
+        #: Seconds between two looks of the panel at the runs folder (a death shows by then).
         self.watch_interval = watch_interval
         self._given_dataset = dataset
         self.backend: Backend | None = None
         #: Metrics rows of the run on screen (live or loaded from its log).
         self.history: list[dict[str, Any]] = []
-        #: The folder of the run being trained, while it is.
+        #: The folder of the run followed on screen (live or ended), or None.
         self.live_run: Path | None = None
-        self._stop_requested = threading.Event()
-        self._training_done = threading.Event()
-        self._training_done.set()
-        #: The worker of the run or queue being trained (its end is `_training_over`).
-        self._training_worker: Worker[None] | None = None
+        #: The followed run has not ended yet (its end event not seen).
+        self._followed_live = False
+        #: A run is being launched (the form is locked until it shows or fails).
+        self._launching = False
+        self._follow_worker: Worker[None] | None = None
+        #: Set to cut the follow worker's wait short (a cancel then takes effect at once).
+        self._wake = threading.Event()
+        #: The queue was started here: its running jobs are followed one after another.
+        self._follow_queue = False
+        self._queue_seen = False
+        #: Devices chosen for the queue (a device list in the form), or None: the form's.
+        self.queue_devices: list[str] | None = None
         self._epochs = 0
         self._was_narrow = False
         self._status_text = ""
         self._grid_shown = False
-        self.job_queue: JobQueue | None = None
         self._noted: str | None = None
         try:
             self.initial_config = dataclasses.replace(PRESETS["default"], device=device)
@@ -184,7 +181,7 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
                     yield AccuracyChart(id="accuracy-chart")
                 yield EpochProgressBar(id="progress")
                 yield ResultsTable(id="results")
-                yield QueueView(id="queue")
+                yield QueueView(self.runs_dir, id="queue")
             yield CheckpointPanel(self.runs_dir, id="panel")
         yield Static("Loading torch and the data set in the background…", id="status")
         yield Footer(compact=True)
@@ -248,18 +245,20 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
         if dataset.note:
             self._noted = dataset.note
             self.notify(dataset.note, title="Data set", severity="warning", timeout=10)
+        if backend.logind_warning:
+            self.notify(backend.logind_warning, title="Runs and logout", severity="warning")
 
-    # -- starting and stopping ------------------------------------------------------------
+    # -- starting, following, stopping ----------------------------------------------------
 
     @property
     def is_training(self) -> bool:
-        return not self._training_done.is_set()
+        """Whether the run on screen is live (or being launched): the form is locked then."""
+        return self._launching or self._followed_live
 
     def action_start(self) -> None:
         """Start a run with the form's config, if everything is ready and valid."""
         if self.is_training:
-            what = "The queue is running" if self.sweep is not None else "A run is in progress"
-            self.notify(f"{what}: stop it first (ctrl+s).", severity="warning")
+            self.notify("A run is in progress: stop it first (ctrl+s).", severity="warning")
             return
         if self.backend is None:
             self.notify("Still loading torch and the data set; try again in a moment.")
@@ -284,77 +283,163 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
             self._update_start_from()
         self.start_training(config, start=start)
 
-    def start_training(self, config: TrainConfig, start: Checkpoint | Path | None = None) -> None:
-        """Train `config` (from `start`, a checkpoint or its file, to resume or fork). A file is
-        read by the worker: a checkpoint that cannot be read fails the run with the reason."""
-        assert self.backend is not None and self.backend.dataset is not None
-        source = training_source(
-            config, self.backend.dataset, self.runs_dir, start, self.progress_interval
-        )
-        self._epochs = config.epochs
-        self.run_events(source)
-
-    def run_events(self, source: EventSource) -> Worker[None]:
-        """Show the events of `source` as a live run: an `EventSource`, a callable given the
-        function to poll for a stop, returning an iterator of engine events (called in the
-        worker, so an error it raises is reported like a training error)."""
-        self._stop_requested.clear()
-        self._training_done.clear()
+    def start_training(self, config: TrainConfig, start: Path | None = None) -> None:
+        """Launch a run process for `config` (from the checkpoint file `start`, to resume or
+        fork) and follow it. The launch waits for the child to hold its folder, so it is done
+        in a worker; a run that cannot start (checkpoint, data set, device) says why."""
+        self._launching = True
         self.run_state = "starting"
         self.query_one(ConfigForm).set_training(True)
         self._show_history([])
-        self.query_one(EpochProgressBar).reset("starting…")
-        self._training_worker = self._train(source)
-        return self._training_worker
+        self.query_one(EpochProgressBar).reset("starting the run process…")
+        self._launch(config, start)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="training")
-    def _train(self, source: EventSource) -> None:
+    @work(thread=True, exit_on_error=False, group="launch")
+    def _launch(self, config: TrainConfig, start: Path | None) -> None:
+        from mlp_core.runproc import LaunchError, launch_run
+
+        try:
+            run_path = launch_run(self.runs_dir, config, data_dir=self.data_dir, start=start)
+        except LaunchError as exc:
+            self.post_message(RunFailed("launch", str(exc), None))
+            return
+        self.post_message(Launched(run_path))
+
+    @on(Launched)
+    @_while_running
+    def _launched(self, message: Launched) -> None:
+        self._launching = False
+        self.follow(message.run_path)
+
+    def follow(self, run_path: Path, lock: bool = True) -> None:
+        """Show the run in `run_path` as it trains: what its folder holds first (curves,
+        table), then what its process adds (epochs, the progress bar, checkpoints, its end).
+        The same for a run this app launched, one the queue runner launched, or one started
+        by another app instance. `lock` False leaves the form open (to queue more while a
+        queue job is followed)."""
+        self._stop_following()
+        self.live_run = run_path
+        self._followed_live = True
+        self.run_state = "following"
+        self.query_one(ConfigForm).set_training(True, lock=lock)
+        self._show_history([])
+        self.query_one(EpochProgressBar).reset(f"{run_path.name}: reading…")
+        self.query_one(CheckpointPanel).mark_live(run_path)
+        self._wake = threading.Event()
+        self._follow_worker = self._follow(run_path, self._wake)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="follow")
+    def _follow(self, run_path: Path, wake: threading.Event) -> None:
         worker = get_current_worker()
-        stop = self._stop_requested
+        follow_run(run_path, self.post_message, lambda: worker.is_cancelled, wake=wake)
 
-        def should_stop() -> bool:
-            return worker.is_cancelled or stop.is_set()
+    def _stop_following(self) -> None:
+        """Stop reading the followed run (the run itself goes on)."""
+        if self._follow_worker is not None:
+            self._follow_worker.cancel()
+            self._wake.set()
+            self._follow_worker = None
+        if self._followed_live:
+            self._followed_live = False
+            self.query_one(ConfigForm).set_training(False)
+        self.live_run = None
+        self.query_one(CheckpointPanel).mark_live(None)
 
-        run_in_torch_thread(pump_events, _events_of(source, should_stop), self.post_message)
+    def _run_over(self) -> None:
+        """The followed run ended (its end event): the form is free again."""
+        self._followed_live = False
+        self.query_one(ConfigForm).set_training(False)
+        self.query_one(CheckpointPanel).mark_live(None)
+        self._update_header()
 
     def action_stop(self) -> None:
-        """Ask the run to stop: the engine sees it before the next batch."""
-        if not self.is_training:
+        """Stop the followed run (through its STOP file; it ends after its batch), or, with
+        the followed run a queue job or none followed, the queue's running jobs."""
+        queue = self.query_one(QueueView)
+        queued = {row.run_dir for row in queue.jobs if row.state == "running" and row.run_dir}
+        if self.live_run is not None and self._followed_live and self.live_run not in queued:
+            self.run_state = "stopping"
+            self._stop_runs([self.live_run], queue=False)
+        elif queued or queue.words():
+            self._follow_queue = False
+            self.run_state = "stopping"
+            self._stop_runs(sorted(queued), queue=True)
+        elif self._launching:
+            self.notify("The run is starting; stop it once it shows.")
+        else:
             self.notify("No run to stop.")
-            return
-        self._stop_requested.set()
-        if self.sweep is not None:
-            self.sweep.stop()
-        self.run_state = "stopping"
+
+    @work(thread=True, exit_on_error=False, group="stop")
+    def _stop_runs(self, runs: list[Path], queue: bool, wait: bool = True) -> None:
+        """stop_run each run (waiting for it, off the UI thread); with `queue`, the runner
+        launches no more."""
+        from mlp_core import jobqueue
+        from mlp_core.runproc import stop_run
+
+        if queue:
+            stop_queue = getattr(jobqueue, "stop_queue", None)
+            if stop_queue is not None:
+                stop_queue(self.runs_dir)
+        for run in runs:
+            status = stop_run(run, wait=wait)
+            self.post_message(Stopped(run, status))
+
+    @on(Stopped)
+    @_while_running
+    def _stopped(self, message: Stopped) -> None:
+        if message.status == "interrupted":  # it was already dead: say so, never silently
+            self.notify(f"{message.run_path.name} had died: marked interrupted.")
+        self.query_one(CheckpointPanel).rescan()
+
+    def live_runs(self) -> list[Path]:
+        """Every run the panel last judged running, and the followed one while it is live."""
+        runs = [e.path for e in self.query_one(CheckpointPanel).runs if e.status == "running"]
+        if self.live_run is not None and self._followed_live and self.live_run not in runs:
+            runs.append(self.live_run)
+        return runs
 
     async def action_quit(self) -> None:
-        """Quit; a run in progress is stopped first (whole checkpoints, run.json says so)."""
-        if self.is_training:
-            self._stop_requested.set()
-            if self.sweep is not None:
-                self.sweep.stop()
-            self.run_state = "stopping"
-            deadline = time.monotonic() + QUIT_GRACE_SECONDS
-            while self.is_training and time.monotonic() < deadline:
-                await asyncio.sleep(0.02)
+        """Quit. With runs training, ask: leave them running (the default) or stop them."""
+        from tui.screens.quit_live import QuitLiveScreen
+
+        live = self.live_runs()
+        queue_active = bool(self.query_one(QueueView).words())
+        if not live and not queue_active:
+            self._leave()
+            return
+
+        def answered(answer: str | None) -> None:
+            if answer == "stop":
+                from mlp_core import jobqueue
+                from mlp_core.runproc import stop_run
+
+                stop_queue = getattr(jobqueue, "stop_queue", None)
+                if stop_queue is not None and queue_active:
+                    stop_queue(self.runs_dir)
+                for run in live:
+                    stop_run(run, wait=False)  # STOP files: the runs end after their batch
+            if answer is not None:
+                self._leave()
+
+        self.push_screen(QuitLiveScreen([p.name for p in live], queue_active), answered)
+
+    def _leave(self) -> None:
+        if self._follow_worker is not None:
+            self._follow_worker.cancel()
+            self._wake.set()
         self.exit()
 
-    # -- training messages ----------------------------------------------------------------
+    # -- a run's messages -----------------------------------------------------------------
 
     @on(RunBegan)
     @_while_running
     def _run_began(self, message: RunBegan) -> None:
         event = message.event
-        self.live_run = Path(event.run_dir)
         self._epochs = event.epochs
-        self.device_label = event.device
         self.run_state = f"training {event.start_epoch}/{event.epochs}"
-        # Each run starts its own table and curves (a queue's jobs follow one another here);
-        # a resumed or forked run starts from the epochs it already has.
-        from mlp_core.runs import read_metrics
-
-        self._show_history(read_metrics(self.live_run) if event.start_epoch else [])
-        self.query_one(CheckpointPanel).mark_live(self.live_run)
+        # The follower replays the run's metrics.jsonl from its start: the table and curves
+        # fill from the epoch messages that follow, a resumed run's earlier epochs included.
+        self._show_history([])
         sizes = f"{event.train_size} train / {event.val_size} val / {event.test_size} test"
         self._status(f"run {event.run_name} · {event.dataset} {sizes} · {event.device}")
         if event.note and event.note != self._noted:  # once, not for every run of a queue
@@ -374,7 +459,7 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
             event.eta_seconds,
             event.train_loss,
         )
-        if not self._stop_requested.is_set():
+        if self.run_state != "stopping":
             self.run_state = f"training {event.epoch}/{self._epochs}"
 
     @on(EpochCompleted)
@@ -392,7 +477,7 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
         self.query_one(EpochProgressBar).epoch_done(
             event.epoch, self._epochs, event.seconds, event.samples_per_second
         )
-        if not self._stop_requested.is_set():
+        if self.run_state != "stopping":
             self.run_state = f"training {event.epoch}/{self._epochs}"
 
     @on(CheckpointWritten)
@@ -417,8 +502,10 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
             if event.test_accuracy_at_best is not None:
                 summary += f", test {100 * event.test_accuracy_at_best:.2f}%"
         self.query_one(EpochProgressBar).idle(summary)
-        if self.sweep is None:  # a queue's jobs are followed in the queue view instead
+        if not self._follow_queue:  # a queue's jobs are followed in the queue view instead
             self.notify(summary, title=f"Run {event.status}")
+        self._run_over()
+        self._follow_next_job()
 
     @on(RunDiverged)
     @_while_running
@@ -432,60 +519,145 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
         )
         self.query_one(EpochProgressBar).idle(f"diverged: {event.reason}")
         self.notify(f"{event.reason}.{kept}", title="Run diverged", severity="error", timeout=15)
+        self._run_over()
+        self._follow_next_job()
+
+    @on(RunGone)
+    @_while_running
+    def _run_gone(self, message: RunGone) -> None:
+        """The run process died (interrupted), failed, or its host went quiet (lost)."""
+        event = message.event
+        status, reason = getattr(event, "status", "ended"), getattr(event, "reason", "")
+        self.run_state = status
+        self.query_one(EpochProgressBar).idle(f"{status}: {reason}" if reason else status)
+        severity = "warning" if status in ("interrupted", "lost") else "error"
+        self.notify(reason or status, title=f"Run {status}", severity=severity, timeout=15)
+        self._run_over()
+        self._follow_next_job()
 
     @on(RunFailed)
     @_while_running
     def _run_failed(self, message: RunFailed) -> None:
+        self._launching = False
         self.run_state = f"failed ({message.kind})"
+        self.query_one(ConfigForm).set_training(False)
         self.query_one(EpochProgressBar).idle(f"failed: {message.text}")
         self.notify(message.text, title=f"Run failed: {message.kind}", severity="error", timeout=15)
 
-    @_while_running
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        worker: Worker[Any] = event.worker
-        if worker.group == "training" and worker.is_finished:
-            self._training_over(worker)
+    # -- the queue ------------------------------------------------------------------------
 
-    def _training_over(self, worker: Worker[Any]) -> None:
-        """The training worker ended. `_training_done` is set here, on the UI thread, after
-        every message the worker posted: a run or queue started from then on is never taken
-        for the one that ended. A worker that is no longer the current one is ignored."""
-        if worker is not self._training_worker:
+    def action_queue(self) -> None:
+        """Queue the form's config, or every combination of its comma lists (asked first)."""
+        from tui.screens.confirm import ConfirmScreen
+
+        if self.backend is None or self.backend.dataset is None:
+            self.action_start()  # says why not
             return
-        self._training_worker = None
-        self._training_done.set()
-        if worker.state == WorkerState.ERROR:
-            self.run_state = "failed"
-            self.notify(str(worker.error), title="Run failed", severity="error", timeout=15)
-        elif self.run_state in ("starting", "stopping") or self.run_state.startswith(
-            ("training", "queue")
-        ):
-            self.run_state = "stopped"
-        self.live_run = None
-        self.query_one(ConfigForm).set_training(False)
-        self.query_one(CheckpointPanel).mark_live(None)
-        if self.sweep is not None:
-            self._sweep_over()
-        elif self.queue_after_run:  # jobs were queued during the run
-            self.queue_after_run = False
-            self.call_later(self.action_run_queue)
-        self._update_header()
+        if self.start_from is not None:
+            self.notify(
+                "Queued jobs start from scratch: Escape in the form leaves fork/resume first.",
+                severity="warning",
+            )
+            return
+        form = self.query_one(ConfigForm)
+        try:
+            configs = form.grid_configs()
+        except ConfigError as exc:
+            self.notify(str(exc), title="Cannot queue", severity="error")
+            self.show_form = True
+            return
+        devices = form.devices()
+        if len(configs) == 1:
+            self._enqueue(configs, devices)
+            return
+        lists = " × ".join(
+            f"{name} {','.join(f'{v:g}' if isinstance(v, float) else str(v) for v in values)}"
+            for name, values in form.grid().items()
+        )
+        where = f" on {', '.join(devices)}" if devices else ""
 
-    # -- the queue and the sweep's messages -----------------------------------------------
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._enqueue(configs, devices)
 
-    @on(JobUpdate)
+        self.push_screen(
+            ConfirmScreen(
+                f"{len(configs)} runs: {lists}{where}. Each is a run of its own.",
+                title=f"Queue a grid of {len(configs)} runs?",
+                yes_label=f"Queue {len(configs)}",
+            ),
+            answered,
+        )
+
+    def _enqueue(self, configs: list[TrainConfig], devices: list[str] | None) -> None:
+        """Write the jobs' files, then make sure a runner is there to run them."""
+        from mlp_core.jobqueue import enqueue
+
+        if devices is not None:
+            self.queue_devices = devices
+        jobs = enqueue(self.runs_dir, configs)
+        self.notify(f"{len(jobs)} job(s) queued")
+        view = self.query_one(QueueView)
+        view.display = True
+        self.action_run_queue()
+
+    def action_run_queue(self) -> None:
+        """Start the queue runner (a process of its own) if jobs wait and none runs."""
+        self._follow_queue = True
+        devices = self.queue_devices
+        if not devices:  # one device: the form's (each job also names its own)
+            devices = [str(self.query_one(ConfigForm).raw_values().get("device") or "auto")]
+        self._ensure_runner(devices)
+
+    @on(QueueView.RunRequested)
+    def _run_requested(self) -> None:
+        self.action_run_queue()
+
+    @work(thread=True, exit_on_error=False, group="runner")
+    def _ensure_runner(self, devices: list[str]) -> None:
+        from mlp_core.jobqueue import ensure_runner
+
+        ensure_runner(self.runs_dir, devices, data_dir=self.data_dir)
+        self.call_from_thread(self.query_one(QueueView).reload)
+
+    @on(QueueView.JobsChanged)
     @_while_running
-    def _job_update(self, message: JobUpdate) -> None:
-        self._sweep_event(message.event)
+    def _jobs_changed(self, message: QueueView.JobsChanged) -> None:
+        view = self.query_one(QueueView)
+        if message.rows and not self._queue_seen:  # a reopened app shows the queue as it is
+            self._queue_seen = True
+            view.display = True
+        elif not message.rows:  # cleared, here or elsewhere: out of the way
+            self._queue_seen = False
+            view.display = False
+        if not view.words():
+            self._follow_queue = False
+        self._follow_next_job()
         self._update_header()
 
-    @on(QueueView.CancelRequested)
-    def _cancel_requested(self, message: QueueView.CancelRequested) -> None:
-        self._cancel_job(message.job_id)
+    def _follow_next_job(self) -> None:
+        """With the queue started here, follow a running job when no live run is on screen."""
+        if not self._follow_queue or self.is_training:
+            return
+        rows = self.query_one(QueueView).jobs
+        running = [r.run_dir for r in rows if r.state == "running" and r.run_dir is not None]
+        fresh = [run for run in running if run != self.live_run]
+        if fresh:
+            self.follow(fresh[0], lock=False)
 
-    @on(QueueView.RemoveRequested)
-    def _remove_requested(self, message: QueueView.RemoveRequested) -> None:
-        self._remove_job(message.job_id)
+    def action_toggle_queue(self) -> None:
+        """Show (and focus) the queue, or hide it when it has the focus."""
+        view = self.query_one(QueueView)
+        if view.display and not view.has_focus:
+            view.focus()
+        elif view.display:
+            view.display = False
+        else:
+            view.display = True
+            view.focus()
+
+    def action_clear_jobs(self) -> None:
+        self.query_one(QueueView).action_clear_jobs()
 
     @on(ConfigForm.Changed)
     def _form_changed(self) -> None:
@@ -522,27 +694,37 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
             self.show_run(message.run_path)
 
     def show_run(self, run_path: Path) -> None:
-        """Put a past run on screen: its curves, table and config, as if it had just run."""
-        if self.is_training:
-            self.notify("Training: the charts follow the live run; details are in the panel.")
-            return
+        """Put a run on screen: its curves, table and config; a live run is followed, as if
+        this app had started it."""
         entry = self.query_one(CheckpointPanel).run_entry(run_path)
         if entry is None or entry.error is not None:
             reason = entry.error if entry else "not found"
             self.notify(f"{run_path.name}: {reason}", severity="error")
             return
+        if entry.status == "running":
+            self._fill_form(entry.config, run_path)
+            if run_path != self.live_run or not self._followed_live:
+                self.follow(run_path)
+            return
+        if self._launching:
+            self.notify("A run is starting: its charts come first.")
+            return
+        self._stop_following()
         self._show_history(entry.metrics)
-        try:
-            config = TrainConfig.from_dict(entry.config)
-        except (ConfigError, TypeError) as exc:
-            self.notify(f"{run_path.name}: config not loaded ({exc})", severity="warning")
-        else:
-            self.query_one(ConfigForm).fill(config, keep_device=True)
+        self._fill_form(entry.config, run_path)
         self._epochs = int(entry.config.get("epochs", len(entry.metrics)))
         self.run_state = f"viewing {entry.status} run"
         self.query_one(EpochProgressBar).reset(
             f"{entry.name}: {entry.status}, {len(entry.metrics)} epoch(s) · ctrl+r runs this config"
         )
+
+    def _fill_form(self, config_dict: dict[str, Any], run_path: Path) -> None:
+        try:
+            config = TrainConfig.from_dict(config_dict)
+        except (ConfigError, TypeError) as exc:
+            self.notify(f"{run_path.name}: config not loaded ({exc})", severity="warning")
+        else:
+            self.query_one(ConfigForm).fill(config, keep_device=True)
 
     def action_load_selected(self) -> None:
         if self.selected_run is None:
@@ -634,7 +816,7 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
         self._update_header()
 
     def _update_header(self) -> None:
-        queue = self.queue_words()
+        queue = self.query_one(QueueView).words() if self.is_mounted else ""
         state = f"{queue} · {self.run_state}" if queue else self.run_state
         self.sub_title = f"{self.device_label} · {state}"
 
@@ -667,12 +849,6 @@ class MnistApp(BrowseActions, QueueActions, App[None]):
                 )
         for title, help_text, action in self.EXTRA_COMMANDS:
             yield SystemCommand(title, help_text, partial(self.run_action, action))
-
-
-def _events_of(source: EventSource, should_stop: Any) -> Iterator[Event]:
-    """The source's events, made lazily so that an error in `source` itself is reported like
-    an error while training (by `pump_events`)."""
-    yield from source(should_stop)
 
 
 def run_app(runs_dir: Path, data_dir: Path | None, device: str) -> None:

@@ -259,16 +259,13 @@ class BrowseActions:
         self.push_screen(ConfirmScreen(question, title="Delete"), answered)
 
     def _training_runs(self: MnistApp) -> set[Path]:
-        """The run on screen while it trains, and the folder of every queue job running now
-        (side by side, the screen follows only one of them)."""
-        running = {self.live_run} if self.live_run is not None else set()
-        if self.job_queue is not None:
-            running |= {
-                Path(job.run_dir)
-                for job in self.job_queue.jobs()
-                if job.state == "running" and job.run_dir
-            }
-        return running
+        """Every run judged running (by this app, the queue or another instance), and the
+        folder of every queue job running now."""
+        from tui.widgets.queue import QueueView
+
+        rows = self.query_one(QueueView).jobs
+        queued = {r.run_dir for r in rows if r.state == "running" and r.run_dir is not None}
+        return set(self.live_runs()) | queued
 
     def _delete(self: MnistApp, run: Path, checkpoint: Path | None) -> None:
         from mlp_core.runs import RunError, delete_checkpoint, delete_run

@@ -184,20 +184,39 @@ def human_size(size: int) -> str:
     return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
 
 
-def runs_signature(runs_dir: Path) -> tuple[tuple[str, int, int], ...]:
-    """A cheap fingerprint of the runs directory (names and modification times), so the panel
-    can notice runs written by another process without reading every checkpoint again."""
+def runs_signature(runs_dir: Path) -> tuple[tuple[Any, ...], ...]:
+    """A cheap fingerprint of the runs directory, so the panel can notice what other processes
+    did without reading every checkpoint again: per run its name, its status as judged now
+    (a run whose process died reads `running` but is judged `interrupted`: the lock tells),
+    label, note and the checkpoints folder's time. run.json's own time is left out: a live
+    run rewrites it for its heartbeat every few seconds."""
     if not runs_dir.is_dir():
         return ()
     found = []
     for path in sorted(runs_dir.iterdir()):
         try:
-            run_mtime = (path / "run.json").stat().st_mtime_ns
-        except OSError:
+            raw = json.loads((path / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(raw, dict):
             continue
         try:
             checkpoints_mtime = (path / "checkpoints").stat().st_mtime_ns
         except OSError:
             checkpoints_mtime = 0
-        found.append((path.name, run_mtime, checkpoints_mtime))
+        status = _judged(path, raw)
+        found.append((path.name, status, raw.get("label"), raw.get("note"), checkpoints_mtime))
     return tuple(found)
+
+
+def _judged(path: Path, raw: dict[str, Any]) -> str:
+    """The run's status through the one liveness decision (`runproc.judge_status`)."""
+    status = str(raw.get("status", ""))
+    if status != "running":
+        return status
+    from mlp_core.runproc import judge_status
+
+    try:
+        return judge_status(path, raw)
+    except Exception:  # a half-written or odd run.json: as written
+        return status

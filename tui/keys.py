@@ -13,7 +13,7 @@ from textual.binding import Binding
 #: The app's keys: shown in the Footer (but where `show=False`), offered in the palette.
 APP_KEYS: list[Binding] = [
     Binding("ctrl+r", "start", "Start", tooltip="Start a run with the form's config"),
-    Binding("ctrl+s", "stop", "Stop", tooltip="Stop the run (or the queue) after a batch"),
+    Binding("ctrl+s", "stop", "Stop", tooltip="Stop the followed run (or the queue) after a batch"),
     Binding(
         "ctrl+g",
         "queue",
@@ -30,7 +30,7 @@ APP_KEYS: list[Binding] = [
         show=False,  # no room at 80 columns; in the palette
         tooltip="Focus the results table, then the queue",
     ),
-    Binding("ctrl+q", "quit", "Quit", tooltip="Quit (stops a run cleanly first)"),
+    Binding("ctrl+q", "quit", "Quit", tooltip="Quit; live runs go on (or are stopped, if you say)"),
 ]
 
 #: Palette-only commands: (title, help, action of the app).
@@ -52,7 +52,7 @@ PALETTE_COMMANDS: list[tuple[str, str, str]] = [
     ("Label the highlighted run", "Edit its label and note (l)", "label"),
     ("Export the highlighted run's metrics", "Write metrics.csv in the run (c)", "export_csv"),
     ("Delete the highlighted run or checkpoint", "After a confirmation (Delete)", "delete"),
-    ("Run the queue", "Train the waiting jobs (s in the queue)", "run_queue"),
+    ("Run the queue", "Start the queue runner for waiting jobs (s in the queue)", "run_queue"),
     ("Show or hide the queue", "The jobs and their states", "toggle_queue"),
     ("Clear ended jobs", "Remove done, failed, cancelled jobs (C in the queue)", "clear_jobs"),
 ]

@@ -1,15 +1,15 @@
-"""Messages that carry the engine's events from the training worker to the app.
+"""Messages that carry a run's events from the app's follow worker to the app.
 
-Each message wraps one `mlp_core.events` dataclass, which holds only plain Python values (no
-tensors), so it can cross from the worker thread to the UI thread. Progress messages replace one
-another when the UI falls behind (toolong's ScanProgress); epoch, checkpoint and end messages
-never do. Any iterator of events, not only `train()`, can be turned into these messages
-(`message_for`), so another source (a run in another process, read from its log) can feed the
-same screen.
+Each message wraps one `mlp_core.events` dataclass, which holds only plain Python values, as
+`RunFollower.poll()` reads them back from a run folder written by the run's own process.
+Progress messages replace one another when the UI falls behind (toolong's ScanProgress); epoch,
+checkpoint and end messages never do. Any iterator of events can be turned into these messages
+(`message_for`), so a replayed run and a live one feed the same screen.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from textual.message import Message
@@ -21,6 +21,7 @@ from mlp_core.events import (
     Event,
     Finished,
     Progress,
+    RunClosed,
     RunStarted,
 )
 
@@ -72,8 +73,13 @@ class RunDiverged(TrainingMessage):
     event: Diverged
 
 
+class RunGone(TrainingMessage):
+    """The run process ended without a clean end (`event` is the follower's RunClosed: status
+    failed, interrupted or lost, and the reason)."""
+
+
 class RunFailed(Message):
-    """The event source raised: `kind` names the trouble (data, device, out of memory...)."""
+    """A run could not start: `kind` names the trouble (launch...), `text` the reason."""
 
     def __init__(self, kind: str, text: str, run_dir: str | None) -> None:
         super().__init__()
@@ -90,29 +96,26 @@ class BackendLoaded(Message):
         self.backend = backend
 
 
-class JobUpdate(Message):
-    """An event of a sweep (`mlp_core.sweep`: SweepStarted, JobStarted, JobEvent, JobFinished,
-    SweepFinished), for the queue view. Progress inside a job replaces the previous one."""
+class Launched(Message):
+    """A run process holds its folder `run_path` (launched by this app): follow it."""
 
-    def __init__(self, event: Any) -> None:
+    def __init__(self, run_path: Path) -> None:
         super().__init__()
-        self.event = event
-
-    def can_replace(self, message: Message) -> bool:
-        return (
-            isinstance(message, JobUpdate)
-            and _is_progress(message.event)
-            and _is_progress(self.event)
-            and message.event.job_id == self.event.job_id
-        )
+        self.run_path = run_path
 
 
-def _is_progress(event: Any) -> bool:
-    return type(getattr(event, "event", None)) is Progress
+class Stopped(Message):
+    """`stop_run` returned for `run_path`: `status` is the run's status afterwards."""
+
+    def __init__(self, run_path: Path, status: str) -> None:
+        super().__init__()
+        self.run_path = run_path
+        self.status = status
 
 
 _MESSAGE_FOR_EVENT: dict[type[Event], type[TrainingMessage]] = {
     RunStarted: RunBegan,
+    RunClosed: RunGone,
     Progress: EpochProgress,
     EpochEnd: EpochCompleted,
     CheckpointSaved: CheckpointWritten,

@@ -70,11 +70,13 @@ def test_metrics_lines_that_are_not_epoch_objects_are_skipped(tmp_path: Path) ->
     assert [row["epoch"] for row in read_metrics(info.path)] == [1, 2]
 
 
-def test_a_running_run_whose_process_is_gone_reads_interrupted(tmp_path: Path) -> None:
+def test_a_running_run_whose_lock_is_free_reads_interrupted(tmp_path: Path) -> None:
     info = create_run(tmp_path, CONFIG)
-    assert load_run(info.path).status == "running"  # this process is alive
+    assert load_run(info.path).status == "running"  # this process holds the run's lock
     info.pid = DEAD_PID
     save_run_info(info)
+    assert load_run(info.path).status == "running"  # the lock decides, not the pid
+    info.release()  # as the kernel does when the process dies
     assert load_run(info.path).status == "interrupted"
     info.status = "finished"
     save_run_info(info)

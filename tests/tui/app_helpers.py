@@ -31,8 +31,21 @@ def run_async(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., N
     return wrapper
 
 
-def make_app(runs_dir: Path, dataset: Dataset, **kwargs: object) -> MnistApp:
-    return MnistApp(runs_dir, dataset=dataset, device="cpu", watch_interval=0.2, **kwargs)
+def make_app(runs_dir: Path, dataset: Dataset, **kwargs: Any) -> MnistApp:
+    """The app on `dataset` (in memory, for the form and screens); the runs it launches read
+    the same set from IDX files beside the runs folder (a run is a process of its own)."""
+    data_dir = kwargs.pop("data_dir", None) or data_dir_for(runs_dir, dataset)
+    return MnistApp(runs_dir, data_dir, dataset=dataset, device="cpu", watch_interval=0.2, **kwargs)
+
+
+def data_dir_for(runs_dir: Path, dataset: Dataset) -> Path:
+    """`dataset` written as IDX files next to `runs_dir` (once), for the run processes."""
+    from conftest import write_dataset
+
+    directory = runs_dir.parent / f"{runs_dir.name}-data"
+    if not directory.is_dir():
+        write_dataset(directory, dataset)
+    return directory
 
 
 async def wait_loaded(app: MnistApp, pilot: Pilot, timeout: float = 30) -> None:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from app_helpers import make_app, past_run, run_async, screen_lines, wait_loaded, wait_until
+from reaper import reap_spawned  # noqa: F401 (an autouse fixture: kills what a test spawned)
 from textual.pilot import Pilot
 
 from data.mnist import Dataset
@@ -187,7 +188,7 @@ async def test_fork_fills_the_form_records_the_parent_and_resume_continues(
         )
         assert str(form.query_one("#start").label) == "Fork"
         await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: not app.is_training)
+        await wait_until(pilot, lambda: app.run_state == "finished", timeout=60)
         assert app.run_state == "finished" and app.start_from is None
         child = next(p for p in runs_dir.iterdir() if p != parent)
         info = json.loads((child / "run.json").read_text())
@@ -203,7 +204,7 @@ async def test_fork_fills_the_form_records_the_parent_and_resume_continues(
         assert form.raw_values()["epochs"] == 4  # finished at 2: two more
         assert "resumes" in _form_text(app, "#form-from")
         await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: not app.is_training)
+        await wait_until(pilot, lambda: app.run_state == "finished", timeout=60)
         assert app.run_state == "finished"
         assert [m["epoch"] for m in read_metrics(parent)] == [1, 2, 3, 4]
         assert len(list(runs_dir.iterdir())) == 2

@@ -15,6 +15,7 @@ from app_helpers import (
     wait_loaded,
     wait_until,
 )
+from reaper import reap_spawned  # noqa: F401 (an autouse fixture: kills what a test spawned)
 
 from data.mnist import Dataset
 
@@ -77,7 +78,7 @@ async def test_results_fit_at_80_columns_with_the_form_hidden(
         await wait_loaded(app, pilot)
         set_form(app, {"hidden": "16", "epochs": "2", "val_split": "50", "batch_size": "100"})
         await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: not app.is_training)
+        await wait_until(pilot, lambda: app.run_state == "finished", timeout=60)
         # ctrl+f focuses the form, and hides it when it has the focus already.
         await pilot.press("ctrl+f")
         if app.show_form:

@@ -1,104 +1,97 @@
-"""Pilot tests of QueueView in a minimal app: rows, states from a real sweep, c and x keys."""
+"""Pilot tests of QueueView in a minimal app: it shows the queue's files, and its keys act on
+those files (cancel, remove, clear), so what it shows is what another process sees."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from pathlib import Path
 
-from textual import on
 from textual.app import App, ComposeResult
 
-from data.mnist import Dataset
 from mlp_core.config import preset
-from mlp_core.sweep import JobQueue, Sweep, SweepEvent, expand_grid
+from mlp_core.grid import expand_grid
+from mlp_core.jobqueue import enqueue, list_jobs
 from tui.widgets.queue import QueueView
 
 SIZE = (120, 30)
 BASE = preset("default", hidden=16, epochs=1, val_split=100, device="cpu")
 
 
-class QueueApp(App):
-    """The widget alone, acting on a JobQueue as the real app should."""
+class QueueApp(App[None]):
+    """The widget alone, on a runs folder."""
 
-    def __init__(self, queue: JobQueue) -> None:
+    def __init__(self, runs_dir: Path) -> None:
         super().__init__()
-        self.queue = queue
-        self.requests: list[tuple[str, int]] = []
+        self.runs_dir = runs_dir
+        self.run_requests = 0
 
     def compose(self) -> ComposeResult:
-        yield QueueView(id="queue")
+        yield QueueView(self.runs_dir, id="queue")
 
     def on_mount(self) -> None:
-        self.query_one(QueueView).set_jobs(self.queue.jobs())
         self.query_one(QueueView).focus()
 
-    @on(QueueView.CancelRequested)
-    def cancel(self, message: QueueView.CancelRequested) -> None:
-        self.requests.append(("cancel", message.job_id))
-        self.queue.cancel(message.job_id)
-        message.control.set_jobs(self.queue.jobs())
-
-    @on(QueueView.RemoveRequested)
-    def remove(self, message: QueueView.RemoveRequested) -> None:
-        self.requests.append(("remove", message.job_id))
-        self.queue.remove(message.job_id)
-        message.control.set_jobs(self.queue.jobs())
+    def on_queue_view_run_requested(self) -> None:
+        self.run_requests += 1
 
 
-def _cell(view: QueueView, job_id: int, column: str) -> str:
-    return str(view.get_cell(str(job_id), column))
+async def _until(pilot: object, condition: object, timeout: float = 10) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():  # type: ignore[operator]
+        assert loop.time() < deadline, "timed out waiting"
+        await pilot.pause(0.05)  # type: ignore[attr-defined]
 
 
-def test_keys_cancel_and_remove_the_selected_job() -> None:
+def _cell(view: QueueView, job_id: str, column: str) -> str:
+    return str(view.get_cell(job_id, column))
+
+
+def test_the_view_shows_the_files_and_its_keys_act_on_them(tmp_path: Path) -> None:
+    jobs = enqueue(tmp_path, expand_grid(BASE, {"hidden": "16,32,64"}))
+    ids = [job.id for job in jobs]
+
     async def scenario() -> None:
-        queue = JobQueue(expand_grid(BASE, {"hidden": "16,32,64"}))
-        app = QueueApp(queue)
+        app = QueueApp(tmp_path)
         async with app.run_test(size=SIZE) as pilot:
             view = app.query_one(QueueView)
-            assert view.row_count == 3
-            assert _cell(view, 2, "config") == "hidden=32"
+            await _until(pilot, lambda: view.row_count == 3)
+            assert _cell(view, ids[1], "config") == "hidden=32"
             assert view.border_title == "queue: 3 waiting"
+            assert view.words() == "queue 0/3"
             await pilot.press("down", "c")
-            assert app.requests == [("cancel", 2)]
-            assert view.states == {1: "waiting", 2: "cancelled", 3: "waiting"}
-            assert _cell(view, 2, "state") == "cancelled"
-            assert view.selected_job_id == 2  # the cursor stays on the job
+            await _until(pilot, lambda: view.states.get(ids[1]) == "cancelled")
+            on_disk = {job.id: job.state for job in list_jobs(tmp_path)}
+            assert on_disk == {ids[0]: "waiting", ids[1]: "cancelled", ids[2]: "waiting"}
+            assert view.selected_job_id == ids[1]  # the cursor stays on the job
             await pilot.press("x")
-            assert app.requests[-1] == ("remove", 2)
-            assert [j.id for j in queue.jobs()] == [1, 3] and view.row_count == 2
-            await pilot.press("delete")
-            assert app.requests[-1][0] == "remove" and view.row_count == 1
-            assert view.border_title == "queue: 1 waiting"
+            await _until(pilot, lambda: view.row_count == 2)
+            assert [job.id for job in list_jobs(tmp_path)] == [ids[0], ids[2]]
+            # Another process adds a job: the view shows it without being told.
+            enqueue(tmp_path, [BASE])
+            await _until(pilot, lambda: view.row_count == 3)
+            assert view.border_title == "queue: 3 waiting"
+            await pilot.press("s")
+            await pilot.pause()
+            assert app.run_requests == 1  # the app starts the runner (it knows the devices)
 
     asyncio.run(scenario())
 
 
-def test_states_follow_a_real_sweep(tmp_path: Path, tiny_dataset: Dataset) -> None:
-    configs = [*expand_grid(BASE, {"lr": "0.05,1e9"}), replace(BASE, val_split=10_000)]
-    queue = JobQueue(configs)
-    sweep = Sweep(queue, runs_dir=tmp_path, dataset=tiny_dataset)
+def test_clear_takes_the_ended_jobs_off(tmp_path: Path) -> None:
+    from mlp_core.jobqueue import cancel_job
+
+    jobs = enqueue(tmp_path, [BASE, BASE])
+    cancel_job(tmp_path, jobs[0].id)
 
     async def scenario() -> None:
-        app = QueueApp(queue)
+        app = QueueApp(tmp_path)
         async with app.run_test(size=SIZE) as pilot:
             view = app.query_one(QueueView)
-            seen_running = False
-            events: list[SweepEvent] = list(sweep.run())
-            for event in events:
-                view.apply_event(event)
-                seen_running = seen_running or view.states[1] == "running"
-            await pilot.pause()
-            assert seen_running
-            assert view.states == {1: "done", 2: "diverged", 3: "failed"}
-            job = queue.get(1)
-            assert _cell(view, 1, "run") == job.run_name != ""
-            assert _cell(view, 1, "epoch") == "1"
-            assert _cell(view, 1, "test %") == f"{100 * job.test_accuracy_at_best:.2f}"
-            assert view.border_title == "queue: 1 done, 1 failed, 1 diverged"
-            # A fresh snapshot shows the same as the events did.
-            view.set_jobs(queue.jobs())
-            assert view.states == {1: "done", 2: "diverged", 3: "failed"}
-            assert _cell(view, 1, "test %") == f"{100 * job.test_accuracy_at_best:.2f}"
+            await _until(pilot, lambda: view.row_count == 2)
+            assert view.border_title == "queue: 1 waiting, 1 cancelled"
+            await pilot.press("C")
+            await _until(pilot, lambda: view.row_count == 1)
+            assert [job.id for job in list_jobs(tmp_path)] == [jobs[1].id]
 
     asyncio.run(scenario())

@@ -1,36 +1,48 @@
-"""The sweep queue as a table: each job's config, state, epoch and accuracies.
+"""The queue as a table: each job's config, state, epoch and accuracies, read from the queue's
+files (`mlp_core.jobqueue`, one file per job under `<runs>/queue/`), not from memory.
 
-Attributes down, messages up: the app gives the widget the queue's jobs (`set_jobs`) and the
-sweep's events (`apply_event`); `c` and `x`/Delete only ask, by posting `CancelRequested` or
-`RemoveRequested` with the selected job's id, and the app acts on its `JobQueue`.
+The queue outlives the app (its runner is a process of its own), so the view owns what it
+shows: it re-reads the files every `INTERVAL` seconds in a thread worker while it is shown (or
+asked to), and its keys act on the files themselves: `c` cancels the job under the cursor
+(a running one is stopped), `x`/Delete removes it, `C` clears the ended ones. Starting the
+runner needs the form's devices, so `s` only asks, by posting `RunRequested`; each re-read
+posts `JobsChanged` for the app's header. A reopened app shows the queue as it is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict
-from typing import TYPE_CHECKING
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
+from textual import work
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
+from textual.worker import Worker, WorkerState
 
-from mlp_core.events import EpochEnd, Progress, RunStarted
 from tui.format import percent
 
-if TYPE_CHECKING:  # mlp_core.sweep imports torch: not before the first screen is drawn
-    from mlp_core.sweep import Job, JobEvent, SweepEvent
+if TYPE_CHECKING:
+    from mlp_core.jobqueue import Job
 
-#: Each job state (as `mlp_core.sweep.JOB_STATES`, in its order) and its look.
+#: Each job state and its look (an unknown state is shown plain).
 STATE_STYLES = {
     "waiting": "grey62",
     "running": "bold yellow",
     "done": "bold green",
+    "finished": "bold green",
+    "stopped": "yellow",
     "failed": "bold red",
     "diverged": "bold magenta",
+    "interrupted": "yellow",
+    "lost": "red",
     "cancelled": "grey50 strike",
 }
+#: States of a job that is not over.
+ACTIVE_STATES = ("waiting", "running")
 COLUMNS = ("job", "config", "state", "epoch", "val %", "test %", "run")
 
 
@@ -38,12 +50,64 @@ def _percent(value: float | None) -> str:
     return percent(value, missing="", sign=False)
 
 
-def _first(*values: float | None) -> float | None:
-    return next((v for v in values if v is not None), None)
+@dataclass(frozen=True)
+class JobRow:
+    """One job as the table shows it (made in the worker thread, from the files)."""
+
+    id: str
+    config: dict[str, Any]
+    summary: str
+    state: str
+    epoch: str
+    val: str
+    test: str
+    run: str
+    run_dir: Path | None
+    error: str
+
+
+def job_row(job: Job) -> JobRow:
+    """A job with its run's progress: the last epoch and the best accuracies so far."""
+    from mlp_core.runs import read_metrics
+
+    rows = read_metrics(job.run_dir) if job.run_dir is not None and job.run_dir.is_dir() else []
+    best = next((r for r in reversed(rows) if r.get("is_best")), rows[-1] if rows else {})
+    epochs = job.config.epochs
+    return JobRow(
+        id=str(job.id),
+        config=asdict(job.config),
+        summary=job.config.summary(),
+        state=job.state,
+        epoch=f"{rows[-1]['epoch']}/{epochs}" if rows else ("" if job.state == "waiting" else "0"),
+        val=_percent(best.get("val_accuracy")),
+        test=_percent(best.get("test_accuracy")),
+        run=job.run_dir.name if job.run_dir is not None else "",
+        run_dir=job.run_dir,
+        error=job.error,
+    )
+
+
+def read_queue(runs_dir: Path) -> list[JobRow]:
+    """Every job of the queue in `runs_dir`, as rows."""
+    from mlp_core.jobqueue import list_jobs
+
+    return [job_row(job) for job in list_jobs(runs_dir)]
+
+
+def varying(rows: list[JobRow]) -> list[str]:
+    """The config fields whose values differ between jobs (the grid's axes)."""
+    if len(rows) < 2:
+        return []
+    names = list(rows[0].config)
+    return [
+        name
+        for name in names
+        if len({json.dumps(r.config.get(name), sort_keys=True) for r in rows}) > 1
+    ]
 
 
 class QueueView(DataTable):
-    """Jobs of a sweep, one row each; the cursor selects a job for `c` (cancel) or `x` (remove)."""
+    """Jobs of the queue, one row each; the cursor selects a job for `c` or `x`."""
 
     DEFAULT_CSS = """
     QueueView {
@@ -57,147 +121,147 @@ class QueueView(DataTable):
     BINDINGS = [  # noqa: RUF012 (Textual's own widgets declare bindings as a list)
         Binding("c", "cancel_job", "Cancel job"),
         Binding("x,delete", "remove_job", "Remove job"),
-        Binding("s", "app.run_queue", "Run queue"),
-        Binding("C", "app.clear_jobs", "Clear ended", show=False),
+        Binding("s", "run_queue", "Run queue"),
+        Binding("C", "clear_jobs", "Clear ended", show=False),
     ]
 
-    class JobRequest(Message):
-        """The user asked for something to be done to job `job_id`."""
+    #: Seconds between two readings of the queue's files.
+    INTERVAL = 1.0
 
-        def __init__(self, view: QueueView, job_id: int) -> None:
+    class JobsChanged(Message):
+        """The queue was read again: `rows` is every job, as shown."""
+
+        def __init__(self, rows: list[JobRow]) -> None:
             super().__init__()
-            self.view = view
-            self.job_id = job_id
+            self.jobs = rows
 
-        @property
-        def control(self) -> QueueView:
-            return self.view
+    class RunRequested(Message):
+        """The user asked for the waiting jobs to run (the app starts the runner)."""
 
-    class CancelRequested(JobRequest):
-        """The user asked to cancel job `job_id` (waiting: drop it; running: stop it)."""
+    def __init__(self, runs_dir: Path, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self.runs_dir = runs_dir
+        self.jobs: list[JobRow] = []
+        """The jobs as last read (for the app and tests; `rows` is the DataTable's)."""
 
-    class RemoveRequested(JobRequest):
-        """The user asked to take job `job_id` off the queue."""
-
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
-        self.states: dict[int, str] = {}
-        """Each shown job's state, by id (what the table shows, for the app and tests)."""
-        self._config_columns: list[str] = []
+    @property
+    def states(self) -> dict[str, str]:
+        """Each shown job's state, by id."""
+        return {row.id: row.state for row in self.jobs}
 
     def on_mount(self) -> None:
         for name in COLUMNS:
             self.add_column(name, key=name)
         self._update_title()
+        self.reload()
+        self.set_interval(self.INTERVAL, self.reload)
 
-    # -- attributes down --------------------------------------------------------------------
+    # -- reading the files --------------------------------------------------------------
 
-    def set_jobs(self, jobs: Sequence[Job]) -> None:
-        """Show exactly `jobs` (a `JobQueue.jobs()` snapshot), keeping the selected job."""
-        from mlp_core.sweep import varying_fields
+    def reload(self) -> None:
+        """Read the queue's files again (in a worker thread)."""
+        self._read()
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="queue-read")
+    def _read(self) -> list[JobRow]:
+        return read_queue(self.runs_dir)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker: Worker[Any] = event.worker
+        if worker.group == "queue-read":
+            event.stop()
+            if event.state == WorkerState.SUCCESS:
+                self.set_rows(worker.result or [])
+        elif worker.group == "queue-act":
+            event.stop()
+            if event.state == WorkerState.ERROR:
+                self.notify(str(worker.error), severity="warning")
+            if worker.is_finished:
+                self.reload()
+
+    def set_rows(self, rows: list[JobRow]) -> None:
+        """Show exactly `rows`, keeping the selected job; say so up."""
+        changed = rows != self.jobs
+        self.jobs = rows
+        if changed:
+            self._redraw()
+        self.post_message(self.JobsChanged(rows))
+
+    def _redraw(self) -> None:
         selected = self.selected_job_id
         self.clear()
-        self.states = {}
-        self._config_columns = varying_fields(job.config for job in jobs)
-        for job in jobs:
-            self.states[job.id] = job.state
-            self.add_row(*self._cells(job), key=str(job.id))
-        if selected in self.states:
-            self.move_cursor(row=self.get_row_index(str(selected)))
+        columns = varying(self.jobs)
+        for row in self.jobs:
+            shown = " ".join(
+                f"{n}={row.config[n]:g}"
+                if isinstance(row.config[n], float)
+                else f"{n}={row.config[n]}"
+                for n in columns
+            )
+            state = Text(row.state, style=STATE_STYLES.get(row.state, ""))
+            cells = [row.id, shown or row.summary, state, row.epoch, row.val, row.test, row.run]
+            self.add_row(*cells, key=row.id)
+        ids = [row.id for row in self.jobs]
+        if selected in ids:
+            self.move_cursor(row=ids.index(selected))
         self._update_title()
 
-    def apply_event(self, event: SweepEvent) -> None:
-        """Update a job's row from a sweep event (call it on the UI thread)."""
-        from mlp_core.sweep import JobEvent, JobFinished, JobStarted, SweepFinished, SweepStarted
-
-        if isinstance(event, (SweepStarted, SweepFinished)):
-            self._update_title()
-            return
-        job_id = getattr(event, "job_id", None)
-        if job_id not in self.states:
-            return  # removed from the view, or not shown yet
-        if isinstance(event, JobStarted):
-            self._set(job_id, state="running", epoch="", run="")
-        elif isinstance(event, JobFinished):
-            self._set(
-                job_id,
-                state=event.status,
-                epoch=str(event.epochs_done),
-                val=_percent(event.best_val_accuracy),
-                test=_percent(_first(event.test_accuracy_at_best, event.final_test_accuracy)),
-                run=event.run_name,
-            )
-        elif isinstance(event, JobEvent):
-            self._apply_training_event(job_id, event)
-
-    def _apply_training_event(self, job_id: int, wrapped: JobEvent) -> None:
-        event = wrapped.event
-        if isinstance(event, RunStarted):
-            self._set(job_id, epoch=f"{event.start_epoch}/{event.epochs}", run=event.run_name)
-        elif isinstance(event, Progress):
-            self._set(job_id, epoch=f"{event.epoch} {100 * event.step // event.steps}%")
-        elif isinstance(event, EpochEnd):
-            self._set(
-                job_id,
-                epoch=str(event.epoch),
-                val=_percent(event.val_accuracy),
-                test=_percent(event.test_accuracy),
-            )
-
     @property
-    def selected_job_id(self) -> int | None:
+    def selected_job_id(self) -> str | None:
         """The id of the job under the cursor, or None for an empty queue."""
         if not self.row_count:
             return None
         row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        return int(row_key.value) if row_key.value is not None else None
+        return str(row_key.value) if row_key.value is not None else None
 
-    # -- messages up ------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.jobs:
+            counts[row.state] = counts.get(row.state, 0) + 1
+        return counts
+
+    def words(self) -> str:
+        """``queue 2/4`` (jobs started or ended / all but cancelled) while jobs wait or run."""
+        counts = self.counts()
+        if not any(counts.get(state) for state in ACTIVE_STATES):
+            return ""
+        total = sum(counts.values()) - counts.get("cancelled", 0)
+        return f"queue {total - counts.get('waiting', 0)}/{total}"
+
+    # -- the keys: they act on the files ---------------------------------------------------
 
     def action_cancel_job(self) -> None:
+        """Cancel the job under the cursor: a waiting one is dropped, a running one stopped."""
+        from mlp_core.jobqueue import cancel_job
+
         job_id = self.selected_job_id
         if job_id is not None:
-            self.post_message(self.CancelRequested(self, job_id))
+            self._act(cancel_job, job_id)
 
     def action_remove_job(self) -> None:
+        """Take the job under the cursor off the queue."""
+        from mlp_core.jobqueue import remove_job
+
         job_id = self.selected_job_id
         if job_id is not None:
-            self.post_message(self.RemoveRequested(self, job_id))
+            self._act(remove_job, job_id)
 
-    # -- drawing ----------------------------------------------------------------------------
+    def action_clear_jobs(self) -> None:
+        """Take the jobs that ended (finished, failed, cancelled...) off the queue."""
+        from mlp_core.jobqueue import clear_ended
 
-    def _cells(self, job: Job) -> list[str | Text]:
-        values = asdict(job.config)
-        shown = [
-            f"{name}={values[name]:g}"
-            if isinstance(values[name], float)
-            else f"{name}={values[name]}"
-            for name in self._config_columns
-        ]
-        return [
-            str(job.id),
-            " ".join(shown) or job.config.summary(),
-            Text(job.state, style=STATE_STYLES.get(job.state, "")),
-            str(job.epochs_done or "") if job.state != "running" else str(job.epoch),
-            _percent(job.best_val_accuracy),
-            _percent(_first(job.test_accuracy_at_best, job.final_test_accuracy)),
-            job.run_name,
-        ]
+        self._act(lambda runs_dir, _: clear_ended(runs_dir), "")
 
-    def _set(self, job_id: int, **cells: str) -> None:
-        keys = {"val": "val %", "test": "test %"}
-        for name, value in cells.items():
-            if name == "state":
-                self.states[job_id] = value
-                self.update_cell(str(job_id), "state", Text(value, style=STATE_STYLES[value]))
-            else:
-                self.update_cell(str(job_id), keys.get(name, name), value)
-        self._update_title()
+    def action_run_queue(self) -> None:
+        self.post_message(self.RunRequested())
+
+    @work(thread=True, exit_on_error=False, group="queue-act")
+    def _act(self, operation: Any, job_id: str) -> None:
+        """A queue operation off the UI thread (cancelling a running job stops its run)."""
+        operation(self.runs_dir, job_id)
 
     def _update_title(self) -> None:
-        counts = {state: 0 for state in STATE_STYLES}
-        for state in self.states.values():
-            counts[state] += 1
-        parts = [f"{n} {state}" for state, n in counts.items() if n]
+        counts = self.counts()
+        order = [*STATE_STYLES, *(state for state in counts if state not in STATE_STYLES)]
+        parts = [f"{counts[state]} {state}" for state in order if counts.get(state)]
         self.border_title = f"queue: {', '.join(parts) if parts else 'empty'}"
