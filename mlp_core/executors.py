@@ -16,7 +16,6 @@ on a Ray cluster and a job on this machine look the same to every front-end.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -134,15 +133,10 @@ def make_executor(spec: str | None, *, slots: int = 1, **options: Any) -> Execut
 
 
 def update_run_record(run_path: Path, **values: Any) -> None:
-    """Change fields of run.json (status, error, ...), keeping every key it holds.
+    """Change fields of run.json (status, error, `executor`...), keeping every other key.
 
-    `save_run_info` writes only RunInfo's own fields; a run mirrored from a cluster also records
-    where it trained (`executor`), which a status change must not drop.
+    Issue 8's `runs.update_run_json` (a read-modify-write under the run's meta lock).
     """
-    from mlp_core.checkpoint import atomic_write
-    from mlp_core.runs import RUN_FILE
+    from mlp_core.runs import update_run_json
 
-    path = Path(run_path) / RUN_FILE
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    raw.update(values)
-    atomic_write(path, json.dumps(raw, indent=2).encode())
+    update_run_json(Path(run_path), **values)

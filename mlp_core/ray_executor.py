@@ -14,10 +14,13 @@ checkpoint bytes; here they become run.json, metrics.jsonl and checkpoints/ in t
 folder, so the app shows a cluster job exactly like a local one.
 
 Our run record is the authority, not Ray's task state: this process holds the run's `lock`
-(flock) while it writes the folder, so the liveness check reads `running` exactly while a
-driver mirrors the run, and `interrupted` once it is gone. The address is always passed to
-`ray.init` explicitly ("local" starts a new instance), never a bare `ray.init()`, which may try
-to join a dead cluster from a stale address file.
+(flock, taken by `runs.create_run`) and its heartbeat while it writes the folder, so the
+liveness check (`liveness.judge_status`) reads `running` exactly while a driver mirrors the
+run, and `interrupted` once the driver is gone (a Ray task dies with its driver). A stop asked
+through the folder (`<run>/STOP`, as `mnist-tui stop` and the app write it) is honoured too.
+
+The address is always passed to `ray.init` explicitly ("local" starts a new instance), never
+a bare `ray.init()`, which may try to join a dead cluster from a stale address file.
 
 Stop: `ray.cancel` (the task gets KeyboardInterrupt, as Ctrl-C: the epoch in progress is not
 kept), then `force=True` after a grace period. The checkpoints here are written atomically by
@@ -26,8 +29,6 @@ this process from whole epochs, so they are whole however the worker ends.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -41,7 +42,8 @@ from mlp_core.events import CheckpointSaved, Diverged, EpochEnd, Event, Finished
 from mlp_core.executors import ExecutorError, import_ray, update_run_record
 from mlp_core.runs import CHECKPOINT_DIR, append_metrics, create_run
 
-LOCK_FILE = "lock"
+#: Issue 8's stop request (`mnist-tui stop`, the app, a queue cancel): a file in the run folder.
+STOP_FILE = "STOP"
 
 
 class RayExecutor:
@@ -109,6 +111,27 @@ class RayExecutor:
         progress_interval: float = 0.25,
     ) -> Iterator[Event]:
         """Submit one job and mirror it; see the Executor protocol."""
+        return self.start(
+            config,
+            runs_dir=runs_dir,
+            dataset=dataset,
+            data_dir=data_dir,
+            should_stop=should_stop,
+            progress_interval=progress_interval,
+        )[1]
+
+    def start(
+        self,
+        config: TrainConfig,
+        *,
+        runs_dir: Path,
+        dataset: Dataset | None = None,
+        data_dir: Path | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        progress_interval: float = 0.25,
+    ) -> tuple[Path, Iterator[Event]]:
+        """As `run`, and the run folder, made (and locked) before this returns: the queue
+        runner records it in the job's file at once."""
         data_ref = self._dataset_ref(dataset) if dataset is not None else None
         options: dict[str, Any] = {"num_returns": "streaming"}
         if self.gpus_per_job:
@@ -119,7 +142,13 @@ class RayExecutor:
         stream = self._task.options(**options).remote(
             config.to_json(), data_ref, str(data_dir) if data_dir else None, progress_interval
         )
-        return mirror.follow(stream, _Canceller(self.ray, stream, should_stop, self.stop_grace))
+        stop_file = mirror.path / STOP_FILE
+
+        def stop_asked() -> bool:
+            return stop_file.exists() or bool(should_stop and should_stop())
+
+        canceller = _Canceller(self.ray, stream, stop_asked, self.stop_grace)
+        return mirror.path, mirror.follow(stream, canceller)
 
     def _dataset_ref(self, dataset: Dataset) -> Any:
         """Put a data set in the object store once per executor (tests pass tiny ones)."""
@@ -175,9 +204,9 @@ class RunMirror:
 
     def __init__(self, runs_dir: Path, config: TrainConfig, address: str) -> None:
         self.config = config
+        # create_run takes the run's lock and heartbeat (issue 8's lease) for this process.
         self.info = create_run(runs_dir, config, device="ray (waiting for a worker)")
         self.path = self.info.path
-        self._lock = _hold_lock(self.path / LOCK_FILE)
         self.executor: dict[str, Any] = {"name": "ray", "address": address}
         update_run_record(self.path, executor=self.executor)
         self.history: list[EpochEnd] = []
@@ -207,7 +236,8 @@ class RunMirror:
         finally:
             canceller.done()
             update_run_record(self.path, status=status, error=error)
-            os.close(self._lock)
+            (self.path / STOP_FILE).unlink(missing_ok=True)
+            self.info.release()  # the lock goes once the end is recorded
 
     def _apply(self, message: tuple[Any, ...]) -> list[Event]:
         kind = message[0]
@@ -273,14 +303,3 @@ def _reason(exc: BaseException) -> str:
         return f"{type(cause).__name__}: {cause}"
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else 'no detail'}"
-
-
-def _hold_lock(path: Path) -> int:
-    """Take the run's flock for as long as this driver writes the folder."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise
-    return fd

@@ -21,9 +21,9 @@ import ray
 from mlp_core.checkpoint import load_checkpoint
 from mlp_core.config import preset
 from mlp_core.events import EpochEnd, Finished, RunStarted
+from mlp_core.jobqueue import Runner, cancel_job, enqueue, list_jobs
 from mlp_core.ray_executor import JobFailed, RayExecutor
 from mlp_core.runs import load_run, read_metrics
-from mlp_core.sweep import Sweep
 from tests.conftest import make_tiny_dataset
 
 RAY_DAEMONS = ("raylet", "gcs_server")
@@ -177,14 +177,34 @@ def test_job_whose_worker_dies_is_failed_and_not_retried(executor, tmp_path):
     assert load_run(Path(started.run_dir)).status == "failed"
 
 
-def test_sweep_through_the_ray_executor_mirrors_every_job(executor, tmp_path):
-    configs = [_config(epochs=1, hidden=h) for h in (16, 32, 48)]
-    sweep = Sweep(configs, runs_dir=tmp_path, dataset=make_tiny_dataset(), executor=executor)
-    list(sweep.run())
-    jobs = sweep.queue.jobs()
-    assert [j.state for j in jobs] == ["done"] * 3
-    for job in jobs:
-        assert _record(job.run_dir)["executor"]["cuda_visible_devices"] in ("0", "1")
-        assert job.best_val_accuracy is not None
-    csv_text = (sweep.sweep_dir / "results.csv").read_text()
-    assert csv_text.count("\n") == 4
+def test_queue_runner_drives_jobs_on_ray_and_a_cancel_stops_one(executor, tmp_path):
+    """Issue 8's runner with the Ray executor: every job's run is mirrored here; a cancel
+    (a STOP file in the run folder, as the app and `mnist-tui stop` write it) stops a job."""
+    quick = [_config(epochs=1, hidden=h) for h in (16, 24)]
+    jobs = enqueue(tmp_path, [_config(epochs=500), *quick])
+    runner = Runner(tmp_path, [], None, executor="ray:local")
+    assert runner.slots == ["ray-0", "ray-1"]
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        long_job = jobs[0].id
+        while time.monotonic() < deadline:
+            job = next(j for j in list_jobs(tmp_path) if j.id == long_job)
+            if job.run_dir is not None and read_metrics(job.run_dir):
+                break
+            time.sleep(0.1)
+        cancel_job(tmp_path, long_job)
+    finally:
+        thread.join(timeout=120)
+    assert not thread.is_alive()
+    states = {j.id: j.state for j in list_jobs(tmp_path)}
+    assert states == {jobs[0].id: "cancelled", jobs[1].id: "done", jobs[2].id: "done"}
+    for job in list_jobs(tmp_path):
+        record = _record(str(job.run_dir))
+        assert record["executor"]["cuda_visible_devices"] in ("0", "1")
+        assert load_run(job.run_dir).status in ("finished", "stopped")
+        assert not (job.run_dir / "STOP").exists()
+    stopped = next(j for j in list_jobs(tmp_path) if j.id == jobs[0].id)
+    last = load_checkpoint(stopped.run_dir / "checkpoints" / "last.safetensors")
+    assert last.epoch == read_metrics(stopped.run_dir)[-1]["epoch"] < 500
