@@ -272,7 +272,8 @@ class Search:
             if len(asked) >= self.spec.trials + self._stale():
                 return None
             trial = self.study.ask(self._distributions())
-            return _Trial(trial, trial.number, dict(trial.params))
+        self._write_results()  # the table shows it running
+        return _Trial(trial, trial.number, dict(trial.params))
 
     def _stale(self) -> int:
         """Trials failed because a controller died: they do not count against the total."""

@@ -32,9 +32,11 @@ def result_rows(study: Any, params: list[str]) -> list[list[str]]:
     for trial in study.get_trials(deepcopy=False):
         attrs = trial.user_attrs
         state = trial.state.name.lower()
+        # A waiting (enqueued) trial has its params only as the ones it was enqueued with.
+        values = trial.params or trial.system_attrs.get("fixed_params", {})
         rows.append(
             [str(trial.number), state]
-            + [_cell(trial.params[p]) if p in trial.params else "" for p in params]
+            + [_cell(values[p]) if p in values else "" for p in params]
             + [
                 _percent(trial.value) if trial.value is not None else
                 _percent(_last_value(trial)),

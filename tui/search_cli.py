@@ -53,6 +53,10 @@ def add_search_parser(subparsers: Any) -> argparse.ArgumentParser:
     add_common_options(parser, device=False)
     add_ray_option(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per event")
+    parser.add_argument("--detach", action="store_true",
+                        help="run the controller as a detached process (it outlives this "
+                        "terminal; output in SEARCH_DIR/controller.log)")
+    parser.add_argument("--daemonize", action="store_true", help=argparse.SUPPRESS)
     group = parser.add_argument_group("space (LOW..HIGH[:log], A,B,C, or one value)")
     for spec in fields(TrainConfig):
         if spec.name == "device":
@@ -82,12 +86,19 @@ def run_search_command(args: argparse.Namespace) -> int:
 
     if args.trials is not None and args.trials < 1:
         return fail("invalid setting: --trials must be at least 1")
+    if args.daemonize:  # the detached controller (spawned by --detach): the session's child
+        import os
+
+        if os.fork():
+            os._exit(0)
     try:
-        search = _make_search(args)
+        search = _make_search(args, local_only=args.detach)
     except ConfigError as exc:
         return fail(f"invalid setting: {exc}")
     except (SearchError, DatasetError) as exc:
         return fail(str(exc))
+    if args.detach:
+        return _detach(args, search)
     try:
         return _follow(args, search)
     except (ConfigError, DeviceError, DatasetError) as exc:
@@ -97,7 +108,26 @@ def run_search_command(args: argparse.Namespace) -> int:
         search.executor.close()
 
 
-def _make_search(args: argparse.Namespace) -> Any:
+def _detach(args: argparse.Namespace, search: Any) -> int:
+    """Hand the search (its study already created) to a detached controller process."""
+    from mlp_core.runproc import spawn_detached
+
+    folder = search.sweep_dir
+    search.close()  # the controller lock passes to the detached process
+    argv = ["tui.cli", "search", "--resume", str(folder)]
+    if args.data_dir is not None:
+        argv += ["--data-dir", str(args.data_dir)]
+    if args.ray:
+        argv += ["--ray", args.ray]
+    if spawn_detached(argv, folder / "controller.log") != 0:
+        return fail(f"could not start the controller; see {folder / 'controller.log'}")
+    print(f"search: {search.spec.trials} trials, controller detached; log: "
+          f"{folder / 'controller.log'}")
+    print(f"folder: {folder}  (after a kill: mnist-tui search --resume {folder})", flush=True)
+    return EXIT_OK
+
+
+def _make_search(args: argparse.Namespace, local_only: bool = False) -> Any:
     from data import load_dataset
     from mlp_core.config import preset
     from mlp_core.executors import ExecutorError
@@ -119,10 +149,18 @@ def _make_search(args: argparse.Namespace) -> Any:
     elif _space_options(args):
         raise SearchError("--resume continues a search as it was given; drop the space options")
     try:
-        executor = executor_from_args(args)
+        if local_only:  # --detach: only check that Ray is there; the controller connects
+            from mlp_core.executors import import_ray
+
+            executor = None
+            if args.ray:
+                import_ray()
+        else:
+            executor = executor_from_args(args)
     except ExecutorError as exc:
         raise SearchError(str(exc)) from None
-    options = {"dataset": load_dataset(args.data_dir), "executor": executor}
+    dataset = load_dataset(args.data_dir)  # a bad --data-dir fails here, in the terminal
+    options = {"dataset": None if local_only else dataset, "executor": executor}
     if args.resume is not None:
         return Search.resume(args.resume, trials=args.trials, **options)
     return Search(spec, runs_dir=args.runs_dir, name=args.name, **options)

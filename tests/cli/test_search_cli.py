@@ -13,6 +13,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from mlp_core.liveness import file_locked
 from mlp_core.runs import load_run
 from tui.cli import main
 
@@ -112,3 +113,45 @@ def test_killed_controller_resumes_the_same_study(tmp_path, tiny_data_dir, capsy
     assert [t.state.name for t in after] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
     assert after[0].params == before[0].params  # the same study, grown
     assert after[1].user_attrs["error"] == "controller died"
+
+
+def test_detached_controller_runs_the_search_to_its_end(tmp_path, tiny_data_dir) -> None:
+    """--detach returns at once; the controller (its own session) finishes the study and
+    exits, leaving no process behind."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "search", *TINY, "--lr", "0.02..0.1", "--epochs", "1",
+         "--trials", "2", "--detach", *_dirs(tmp_path, tiny_data_dir)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=True,
+    )
+    assert "controller detached" in result.stdout
+    search_dir = _one_search_dir(tmp_path)
+    lock = search_dir / "controller.lock"
+    storage = f"sqlite:///{search_dir / 'study.db'}"
+
+    def finished() -> int:
+        trials = optuna.load_study(study_name=search_dir.name, storage=storage).trials
+        return sum(t.state.is_finished() for t in trials)
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (finished() < 2 or file_locked(lock)):
+        time.sleep(0.2)
+    pid = int(lock.read_text().strip())
+    while time.monotonic() < deadline and _alive(pid):  # the lock goes just before exit
+        time.sleep(0.1)
+    try:
+        assert not file_locked(lock), "the controller did not finish"
+        assert not _alive(pid), "the controller is still there"
+    finally:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    study = optuna.load_study(study_name=search_dir.name, storage=storage)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
+    assert "done in" in (search_dir / "controller.log").read_text()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
