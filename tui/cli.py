@@ -1,4 +1,4 @@
-"""The `mnist-tui` command: the app with no subcommand; `train`, `runs`, `eval` headless.
+"""The `mnist-tui` command: the app with no subcommand; `train`, `runs`, `stop`, `attach`, ...
 
 A thin front-end over `mlp_core`: it builds a `TrainConfig` from options (the same dataclass the
 app's form builds), iterates `train()`'s events and prints them. Textual is imported only when
@@ -8,80 +8,20 @@ the app is opened, so headless commands start fast on a GPU server.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from dataclasses import MISSING, fields, replace
 from pathlib import Path
-from typing import Any
 
-from mlp_core.config import PRESETS, ConfigError, TrainConfig
-
-EXIT_ERROR = 2
-EXIT_DIVERGED = 3
-EXIT_INTERRUPTED = 130
-#: TrainConfig fields that are options of the command rather than hyperparameters.
-RUN_OPTIONS = ("device",)
-
-
-def _option_name(field_name: str) -> str:
-    return "--" + field_name.replace("_", "-")
-
-
-def add_config_options(parser: argparse.ArgumentParser) -> None:
-    """One option per TrainConfig field, typed and documented from the dataclass.
-
-    Defaults are None so that only the options given on the command line override the preset
-    (or the checkpoint's config, when resuming).
-    """
-    group = parser.add_argument_group("hyperparameters (default: the preset's)")
-    for spec in fields(TrainConfig):
-        if spec.name in RUN_OPTIONS:
-            continue
-        help_text = spec.metadata.get("help", "")
-        default = spec.default if spec.default is not MISSING else None
-        kwargs: dict[str, Any] = {"dest": spec.name, "default": None}
-        if spec.type in ("bool", bool):
-            kwargs["action"] = argparse.BooleanOptionalAction
-        elif spec.metadata.get("choices"):
-            kwargs["choices"] = spec.metadata["choices"]
-        else:
-            kwargs["type"] = {"int": int, "float": float}.get(str(spec.type), str)
-            kwargs["metavar"] = spec.name.upper()
-        group.add_argument(
-            _option_name(spec.name), help=f"{help_text} (default preset: {default})", **kwargs
-        )
-
-
-def add_common_options(
-    parser: argparse.ArgumentParser, *, data: bool = True, device: bool = True, top: bool = False
-) -> None:
-    """--runs-dir, --data-dir and --device, on the main parser and on each command.
-
-    Only the main parser (`top`) holds their defaults: a command's copy defaults to nothing
-    (argparse.SUPPRESS), so `mnist-tui --device cpu train` and `mnist-tui train --device cpu`
-    mean the same, and a command never overwrites what was given before it.
-    """
-
-    def default(value: object) -> object:
-        return value if top else argparse.SUPPRESS
-
-    parser.add_argument(
-        "--runs-dir",
-        type=Path,
-        default=default(Path("runs")),
-        help="folder of runs (default: ./runs)",
-    )
-    if data:
-        parser.add_argument(
-            "--data-dir",
-            type=Path,
-            default=default(None),
-            help="folder with the four IDX files (default: the bundled MNIST)",
-        )
-    if device:
-        parser.add_argument(
-            "--device", default=default(None), help="auto (default), cpu, cuda or cuda:N"
-        )
+from mlp_core.config import PRESETS, ConfigError
+from tui.cli_common import (  # noqa: F401  (re-exported: older imports name tui.cli)
+    EXIT_DIVERGED,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    add_common_options,
+    add_config_options,
+    config_from_args,
+    fail,
+    print_json,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,8 +44,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", type=Path, metavar="CHECKPOINT", help="continue from a checkpoint"
     )
     train.add_argument("--json", action="store_true", help="one JSON object per event")
+    train.add_argument(
+        "--detach",
+        action="store_true",
+        help="train in a process of its own: print the run folder and return at once "
+        "(follow it with `attach`, stop it with `stop`)",
+    )
     add_common_options(train)
     add_config_options(train)
+
+    stop = commands.add_parser("stop", help="stop a run after its current batch")
+    stop.add_argument("run", help="the run's name (in --runs-dir) or its folder")
+    stop.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        help="seconds to wait for the run before SIGTERM, then as long again before SIGKILL "
+        "(default: 10)",
+    )
+    stop.add_argument("--no-wait", action="store_true", help="ask it to stop and return")
+    add_common_options(stop, data=False, device=False)
+
+    attach = commands.add_parser(
+        "attach", help="follow a run as `train` prints it (Ctrl-C detaches, the run goes on)"
+    )
+    attach.add_argument("run", help="the run's name (in --runs-dir) or its folder")
+    attach.add_argument("--json", action="store_true", help="one JSON object per event")
+    add_common_options(attach, data=False, device=False)
 
     runs = commands.add_parser("runs", help="table of the runs in the runs folder")
     runs.add_argument("--json", action="store_true", help="one JSON object per run")
@@ -143,23 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
-    """`base` with every option given on the command line replaced (validated again)."""
-    overrides = {
-        spec.name: getattr(args, spec.name)
-        for spec in fields(TrainConfig)
-        if getattr(args, spec.name, None) is not None
-    }
-    return replace(base, **overrides)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         return _open_app(args)
-    from tui import cli_commands
+    from tui import cli_commands, run_cli
     from tui.search_cli import run_search_command  # issue 9 hook
     from tui.sweep_cli import run_sweep_command
 
@@ -169,22 +124,14 @@ def main(argv: list[str] | None = None) -> int:
         "eval": cli_commands.eval_command,
         "export": cli_commands.export_command,
         "sweep": run_sweep_command,
-        "search": run_search_command,
+        "stop": run_cli.stop_command,
+        "attach": run_cli.attach_command,
+        "search": run_search_command,  # issue 9 hook
     }[args.command]
     try:
         return handler(args)
     except ConfigError as exc:
         return fail(f"invalid setting: {exc}")
-
-
-def fail(message: str) -> int:
-    """Print one clear error line and return the error status."""
-    print(f"mnist-tui: error: {message}", file=sys.stderr)
-    return EXIT_ERROR
-
-
-def print_json(payload: dict[str, Any]) -> None:
-    print(json.dumps(payload), flush=True)
 
 
 def _open_app(args: argparse.Namespace) -> int:

@@ -30,8 +30,9 @@ from mlp_core import (
     preset,
     train,
 )
+from mlp_core.runproc import RunControl
 from mlp_core.runs import RunError, list_runs, run_summary
-from tui.cli import EXIT_DIVERGED, EXIT_INTERRUPTED, config_from_args, fail, print_json
+from tui.cli_common import EXIT_DIVERGED, EXIT_INTERRUPTED, config_from_args, fail, print_json
 
 CORE_ERRORS = (DatasetError, DeviceError, CheckpointError, TrainingError, RunError)
 
@@ -90,8 +91,20 @@ def train_command(args: argparse.Namespace) -> int:
         start = load_checkpoint(args.resume) if args.resume else None
         base = start.config if start else preset(args.preset or "default")
         config = config_from_args(args, base)
+        if args.detach:
+            from tui.run_cli import launch_detached
+
+            return launch_detached(args, config)
         dataset = load_dataset(args.data_dir)
-        events = train(config, dataset, runs_dir=args.runs_dir, start=start)
+        # In this process, but held, beaten and stoppable like a detached run (runproc).
+        printer.control.install_signals()
+        events = train(
+            config,
+            dataset,
+            runs_dir=args.runs_dir,
+            start=start,
+            should_stop=printer.control.should_stop,
+        )
         return printer.print_all(events, config.epochs)
     except KeyboardInterrupt:
         return printer.interrupted()
@@ -110,6 +123,7 @@ class _EventPrinter:
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
         self.progress = ProgressLine(sys.stdout)
+        self.control = RunControl()
         self.run_dir = ""
         self.current_epoch = 0  # the epoch in progress; 0 before the run has started
 
@@ -117,16 +131,20 @@ class _EventPrinter:
         try:
             for event in events:
                 self._track(event)
+                if isinstance(event, RunStarted):
+                    self.control.started(event, redirect=False)
+                self.control.observe(event)
                 if self.as_json:
                     print_json(event.to_dict())
                 else:
                     if not isinstance(event, Progress):
                         self.progress.clear()
-                    _print_event(event, epochs, self.progress)
+                    print_event(event, epochs, self.progress)
                 if isinstance(event, Diverged):
                     return EXIT_DIVERGED
         finally:
             events.close()  # on Ctrl-C too: the run records that it stopped
+            self.control.close()
         return 0
 
     def _track(self, event: Event) -> None:
@@ -147,7 +165,8 @@ class _EventPrinter:
         return EXIT_INTERRUPTED
 
 
-def _print_event(event: Event, epochs: int, progress: ProgressLine) -> None:
+def print_event(event: Event, epochs: int, progress: ProgressLine) -> None:
+    """One event as `train` shows it (shared with `attach`)."""
     if isinstance(event, RunStarted):
         resumed = f", resuming after epoch {event.start_epoch}" if event.start_epoch else ""
         print(f"run {event.run_name} on {event.device}{resumed}")

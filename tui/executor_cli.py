@@ -12,7 +12,8 @@ from typing import Any
 
 from mlp_core.executors import ExecutorError
 
-__all__ = ["ExecutorError", "add_ray_option", "describe_executor", "executor_from_args"]
+__all__ = ["ExecutorError", "add_ray_option", "describe_executor", "executor_from_args",
+           "ray_spec"]
 
 
 def add_ray_option(parser: argparse.ArgumentParser) -> None:
@@ -39,11 +40,28 @@ def executor_from_args(args: argparse.Namespace) -> Any:
     return make_executor(f"ray:{address}")
 
 
+def ray_spec(args: argparse.Namespace) -> str | None:
+    """``ray:ADDRESS`` for the queue runner (which connects), or None; checks that Ray is
+    installed here, so a missing extra is the command's error and not the runner's."""
+    address = getattr(args, "ray", None)
+    if not address:
+        return None
+    from mlp_core.executors import import_ray
+
+    import_ray()
+    return f"ray:{address}"
+
+
 def describe_executor(executor: Any, line: str) -> str:
     """The command's first line with where the jobs run in its last part, when on Ray:
-    ``sweep: 4 runs (...), preset default, on Ray at local (2 jobs side by side)``."""
+    ``sweep: 4 runs (...), preset default, on Ray at local (2 jobs side by side)``.
+    executor: a connected executor (its slots are known), a ``ray:ADDRESS`` spec, or None."""
     if executor is None:
         return line
-    slots = executor.slots()
-    where = f"on Ray at {executor.address} ({slots} job{'s' if slots != 1 else ''} side by side)"
+    if isinstance(executor, str):
+        where = f"on Ray at {executor.partition(':')[2]} (jobs placed by Ray)"
+    else:
+        slots = executor.slots()
+        plural = "s" if slots != 1 else ""
+        where = f"on Ray at {executor.address} ({slots} job{plural} side by side)"
     return line.rsplit(", ", 1)[0] + ", " + where

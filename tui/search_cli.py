@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mlp_core.config import PRESETS, ConfigError, TrainConfig
-from tui.cli import EXIT_ERROR, EXIT_INTERRUPTED, add_common_options, fail
+from tui.cli_common import EXIT_ERROR, EXIT_INTERRUPTED, add_common_options, fail
 from tui.executor_cli import add_ray_option
 
 EXIT_OK = 0

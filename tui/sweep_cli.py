@@ -4,8 +4,12 @@
 
 Every TrainConfig field (but `device`, which `--devices` replaces) is an option taking a
 comma-separated list; the grid is every combination over `--preset`. The count is printed before
-anything trains. Each job is an ordinary run in `--runs-dir`; the table is written to
-`runs-dir/sweeps/<time-name>/results.{csv,md}` after every job, so Ctrl-C (exit 130) keeps it.
+anything trains. The grid is queued as jobs (`mlp_core.jobqueue`); the queue runner, started
+here if none runs, trains each as an ordinary run process in `--runs-dir`, and this command
+follows the job files and run folders, printing a row as each job ends. The table is written to
+`runs-dir/sweeps/<time-name>/results.{csv,md}` whenever a job starts or ends. Ctrl-C (exit 130)
+cancels the sweep's jobs (the running one stops after its batch) and keeps the table;
+`--detach` queues the jobs and returns at once (they train on without this command).
 
 Exit status: 0 every job done, 1 some job failed or diverged, 2 bad options or setup, 130 Ctrl-C.
 Only the option parser is built at import; torch loads when the command runs.
@@ -14,13 +18,17 @@ Only the option parser is built at import; torch loads when the command runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from dataclasses import fields
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, fields, replace
+from pathlib import Path
 from typing import Any
 
 from mlp_core.config import PRESETS, ConfigError, TrainConfig
-from tui.cli import EXIT_ERROR, EXIT_INTERRUPTED, add_common_options, fail
+from tui.cli_common import EXIT_ERROR, EXIT_INTERRUPTED, add_common_options, fail
 
 EXIT_OK = 0
 EXIT_JOBS_FAILED = 1
@@ -52,6 +60,9 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
 
     add_ray_option(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per event")
+    parser.add_argument(
+        "--detach", action="store_true", help="queue the jobs and return; they train on"
+    )
     group = parser.add_argument_group("grid (comma-separated values; default: the preset's)")
     for spec in fields(TrainConfig):
         if spec.name in NOT_GRID:
@@ -79,12 +90,11 @@ def grid_from_args(args: argparse.Namespace) -> dict[str, str]:
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
-    """Run the sweep the options describe, printing as it goes; returns the exit status."""
+    """Queue the sweep the options describe and follow it, printing as it goes."""
     from data import DatasetError
     from mlp_core.config import preset
-    from mlp_core.device import DeviceError
+    from mlp_core.device import DeviceError, resolve_device
     from mlp_core.grid import expand_grid, parse_grid
-    from mlp_core.sweep import Sweep
 
     try:
         grid = grid_from_args(args)
@@ -92,36 +102,44 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         devices = [d.strip() for d in args.devices.split(",")] if args.devices else None
         if devices is None and getattr(args, "device", None):
             devices = [args.device]  # `mnist-tui --device cpu sweep ...`
-        sweep = Sweep(configs, runs_dir=args.runs_dir, data_dir=args.data_dir, devices=devices)
+        for device in devices or []:
+            resolve_device(replace(TrainConfig(), device=device).device)
+        if args.data_dir is not None:
+            from data import load_dataset
+
+            load_dataset(args.data_dir)  # a bad --data-dir is an error now, not per job
     except ConfigError as exc:
         return fail(f"invalid setting: {exc}")
-    from tui.executor_cli import ExecutorError, describe_executor, executor_from_args
+    except (DeviceError, DatasetError) as exc:
+        return fail(str(exc))
+    distinct = list(dict.fromkeys(devices)) if devices else None
+    from tui.executor_cli import ExecutorError, describe_executor, ray_spec
 
-    try:  # issue 9 hook: --ray (a local instance is shut down by Ray's own exit handler)
-        sweep.executor = executor_from_args(args)
+    try:  # issue 9 hook: --ray ADDRESS, the queue runner becomes the Ray driver
+        executor = ray_spec(args)
     except ExecutorError as exc:
         return fail(str(exc))
-    line = _describe(len(configs), parse_grid(grid), args.preset, sweep.devices)
-    _out(args, describe_executor(sweep.executor, line))
-    printer = _TablePrinter(sweep, args.json)
-    events = sweep.run()
+    line = _describe(len(configs), parse_grid(grid), args.preset, distinct)
+    _out(args, describe_executor(executor, line))
     try:
-        for event in events:
-            printer.show(event)
-    except (ConfigError, DeviceError, DatasetError) as exc:
-        return fail(str(exc))
+        follower = SweepFollower(
+            args.runs_dir, configs, distinct or [], args.data_dir, executor=executor
+        )
     except OSError as exc:
         return fail(f"{exc.filename or 'file'}: {exc.strerror or exc}")
+    if args.detach:
+        _out(args, f"queued in {follower.sweep_dir}; the jobs train on without this command")
+        return EXIT_OK
+    printer = _TablePrinter(follower, args.json)
+    try:
+        for event in follower.events():
+            printer.show(event)
     except KeyboardInterrupt:
-        events.close()
-        if sweep.sweep_dir is not None:
-            csv_path, md_path = sweep.results_paths()
-            print(f"interrupted; results so far in {csv_path} and {md_path}", file=sys.stderr)
-        else:
-            print("interrupted before the first job started", file=sys.stderr)
+        csv_path, md_path = follower.cancel()
+        print(f"interrupted; results so far in {csv_path} and {md_path}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    counts = sweep.queue.counts()
-    return EXIT_JOBS_FAILED if counts["failed"] or counts["diverged"] else EXIT_OK
+    counts = follower.counts()
+    return EXIT_JOBS_FAILED if counts.get("failed") or counts.get("diverged") else EXIT_OK
 
 
 def _describe(
@@ -139,21 +157,124 @@ def _describe(
     return f"sweep: {count} {runs} ({sizes or 'one config'}), preset {preset_name}, {where}"
 
 
+class SweepFollower:
+    """Queues the sweep's jobs, keeps a runner going, and turns what the job files and run
+    folders say into the sweep's events (the same events `--json` prints)."""
+
+    def __init__(
+        self,
+        runs_dir: Path,
+        configs: list[Any],
+        devices: list[str],
+        data_dir: Path | None,
+        executor: str | None = None,
+    ) -> None:
+        from mlp_core.jobqueue import ensure_runner
+        from mlp_core.sweep import new_sweep
+
+        self.runs_dir, self.devices, self.data_dir = runs_dir, devices, data_dir
+        self.sweep_dir = new_sweep(runs_dir, configs)
+        self.name = self.sweep_dir.name
+        self.started = time.perf_counter()
+        self.stopped = False
+        self.executor = executor  # issue 9 hook: "ray:ADDRESS" or None
+        ensure_runner(runs_dir, devices, data_dir=data_dir, executor=executor)
+
+    def rows(self) -> list[Any]:
+        from mlp_core.sweep import sweep_results
+
+        return sweep_results(self.runs_dir, self.name)
+
+    def counts(self) -> dict[str, int]:
+        """Jobs per state, in JOB_STATES order."""
+        from mlp_core.jobqueue import JOB_STATES
+
+        states = [row.state for row in self.rows()]
+        return {state: states.count(state) for state in JOB_STATES}
+
+    def events(self) -> Iterator[Any]:
+        """SweepStarted, then JobStarted / JobEvent(EpochEnd) / JobFinished as the files
+        change, then SweepFinished once every job has ended."""
+        from mlp_core.events import EpochEnd
+        from mlp_core.jobqueue import FINAL_STATES, ensure_runner, reconcile
+        from mlp_core.runproc import RunFollower
+        from mlp_core.sweep import (
+            JobEvent,
+            JobStarted,
+            SweepFinished,
+            SweepStarted,
+            varying_fields,
+            write_sweep_results,
+        )
+
+        rows = self.rows()
+        yield SweepStarted(
+            str(self.sweep_dir), len(rows), self.devices, varying_fields(r.config for r in rows)
+        )
+        followers: dict[int, RunFollower] = {}
+        ended: set[int] = set()
+        while len(ended) < len(rows):
+            reconcile(self.runs_dir)
+            rows = self.rows()
+            for row in rows:
+                if row.run_dir and row.id not in followers:
+                    followers[row.id] = RunFollower(Path(row.run_dir))
+                    yield JobStarted(row.id, asdict(row.config), row.device, row.run_dir)
+                if row.id in followers:
+                    for event in followers[row.id].poll():
+                        if isinstance(event, EpochEnd):
+                            yield JobEvent(row.id, event)
+                if row.state in FINAL_STATES and row.id not in ended:
+                    ended.add(row.id)
+                    yield row.finished_event()
+            if any(r.state == "waiting" for r in rows):
+                ensure_runner(  # if it died
+                    self.runs_dir, self.devices, data_dir=self.data_dir, executor=self.executor
+                )
+            time.sleep(0.2)
+        csv_path, md_path = write_sweep_results(self.runs_dir, self.name)
+        yield SweepFinished(
+            str(self.sweep_dir),
+            str(csv_path),
+            str(md_path),
+            self.counts(),
+            time.perf_counter() - self.started,
+            self.stopped,
+        )
+
+    def cancel(self) -> tuple[Path, Path]:
+        """Ctrl-C: waiting jobs cancelled, running ones stopped (waited for); the table."""
+        from mlp_core.jobqueue import QueueError, cancel_job, list_jobs, reconcile
+        from mlp_core.runproc import stop_run
+        from mlp_core.sweep import write_sweep_results
+
+        self.stopped = True
+        for job in list_jobs(self.runs_dir):
+            if job.sweep == self.name and job.state in ("waiting", "running"):
+                with contextlib.suppress(QueueError):
+                    cancel_job(self.runs_dir, job.id)
+        for job in list_jobs(self.runs_dir):
+            if job.sweep == self.name and job.state == "running" and job.run_dir:
+                stop_run(job.run_dir, grace=30)
+        reconcile(self.runs_dir)
+        return write_sweep_results(self.runs_dir, self.name)
+
+
 class _TablePrinter:
     """Prints the table's header at the start, a row per finished job, the paths at the end."""
 
-    def __init__(self, sweep: Any, as_json: bool) -> None:
+    def __init__(self, follower: SweepFollower, as_json: bool) -> None:
         from mlp_core.sweep import table_columns, table_header
 
-        self.sweep = sweep
+        self.follower = follower
         self.as_json = as_json
-        self.columns = table_columns(sweep.queue.jobs())
+        rows = follower.rows()
+        self.columns = table_columns(rows)
         self.header = [h for h in table_header(self.columns) if h not in ("device", "error")]
         self.widths = [max(len(h), 9 if h == "status" else 6) for h in self.header]
-        self.total = len(sweep.queue)
+        self.total = len(rows)
 
     def show(self, event: Any) -> None:
-        from mlp_core.events import EpochEnd
         from mlp_core.sweep import JobEvent, JobFinished, SweepFinished, SweepStarted, result_row
 
         if self.as_json:
@@ -162,7 +283,7 @@ class _TablePrinter:
         if isinstance(event, SweepStarted):
             print(f"folder: {event.sweep_dir}")
             print(self._line(self.header), flush=True)
-        elif isinstance(event, JobEvent) and isinstance(event.event, EpochEnd):
+        elif isinstance(event, JobEvent):
             epoch = event.event
             val = "" if epoch.val_accuracy is None else f", val {100 * epoch.val_accuracy:.2f}%"
             print(
@@ -172,8 +293,8 @@ class _TablePrinter:
                 flush=True,
             )
         elif isinstance(event, JobFinished):
-            row = result_row(self.sweep.queue.get(event.job_id), self.columns)
-            print(self._line(row[: len(self.header)]), flush=True)
+            (row,) = [r for r in self.follower.rows() if r.id == event.job_id]
+            print(self._line(result_row(row, self.columns)[: len(self.header)]), flush=True)
             if event.error:
                 print(f"    {event.error}", flush=True)
         elif isinstance(event, SweepFinished):
