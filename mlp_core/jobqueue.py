@@ -448,7 +448,8 @@ def _main(argv: list[str] | None = None) -> int:
         lock_fd = try_lock(folder / RUNNER_LOCK)
     except LockBusy:
         return 0  # another runner has the queue
-    (folder / RUNNER_FILE).write_text(json.dumps(identity()))
+    # issue 9 hook: the app's queue view can name the executor and its address
+    (folder / RUNNER_FILE).write_text(json.dumps({**identity(), "executor": args.executor}))
     devices = [d.strip() for d in args.devices.split(",") if d.strip()]
     try:
         Runner(args.runs_dir, devices, args.data_dir, args.executor).run()

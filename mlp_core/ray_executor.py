@@ -58,7 +58,7 @@ class RayExecutor:
         num_cpus: int | None = None,
         num_gpus: int | None = None,
         gpus_per_job: float | None = None,
-        stop_grace: float = 10.0,
+        stop_grace: float = 5.0,
     ) -> None:
         """address: "local", "auto", HOST:PORT or ray://HOST:PORT. num_cpus and num_gpus size
         a local instance only (fake GPUs included: Ray hands out their ids all the same).
