@@ -275,7 +275,11 @@ def runner_alive(runs_dir: Path) -> bool:
 
 
 def ensure_runner(
-    runs_dir: Path, devices: list[str], *, data_dir: Path | None = None
+    runs_dir: Path,
+    devices: list[str],
+    *,
+    data_dir: Path | None = None,
+    executor: str | None = None,
 ) -> int | None:
     """Spawn the detached queue runner if jobs wait and no runner holds queue/runner.lock;
     returns its pid or None. The runner launches each job with launch_run, one per device
@@ -295,6 +299,8 @@ def ensure_runner(
     argv += ["--devices", ",".join(devices)]
     if data_dir is not None:
         argv += ["--data-dir", str(data_dir)]
+    if executor:  # issue 9 hook: "ray:ADDRESS"
+        argv += ["--executor", executor]
     if spawn_detached(argv, folder / "runner.log") != 0:
         return None
     try:
@@ -327,10 +333,21 @@ def _device_lock(folder: Path, slot: str | None) -> Path:
 class Runner:
     """The loop of the runner process; see the module docstring."""
 
-    def __init__(self, runs_dir: Path, devices: list[str], data_dir: Path | None) -> None:
+    def __init__(
+        self,
+        runs_dir: Path,
+        devices: list[str],
+        data_dir: Path | None,
+        executor: str | None = None,
+    ) -> None:
         self.runs_dir, self.data_dir = Path(runs_dir), data_dir
         self.folder = queue_dir(runs_dir)
-        self.slots = _slots(devices)
+        self.remote: Any = None
+        if executor:  # issue 9 hook: jobs as Ray tasks, this runner their driver
+            from mlp_core.ray_runner import ExecutorSlots
+
+            self.remote = ExecutorSlots(executor, data_dir)
+        self.slots = self.remote.slots() if self.remote else _slots(devices)
 
     def run(self) -> None:
         self._requeue_orphans()
@@ -347,6 +364,8 @@ class Runner:
                 break
             time.sleep(_TICK)
         (self.folder / STOP_FILE).unlink(missing_ok=True)
+        if self.remote is not None:  # issue 9 hook
+            self.remote.close()
 
     def _requeue_orphans(self) -> None:
         """A job claimed by a runner that died before its run existed waits again."""
@@ -382,9 +401,14 @@ class Runner:
     def _launch(self, job: Job, slot: str | None, lock: Path) -> None:
         from mlp_core.runproc import LaunchError, launch_run
 
-        config = replace(job.config, device=slot) if slot else job.config
+        config = replace(job.config, device=slot) if slot and not self.remote else job.config
         try:
-            run_dir = launch_run(self.runs_dir, config, data_dir=self.data_dir, device_lock=lock)
+            if self.remote is not None:  # issue 9 hook: a Ray task; Ray places it
+                run_dir = self.remote.launch(self.runs_dir, config, lock)
+            else:
+                run_dir = launch_run(
+                    self.runs_dir, config, data_dir=self.data_dir, device_lock=lock
+                )
         except LaunchError as exc:
             with contextlib.suppress(QueueError):
                 failed = _move(job, "failed", error=str(exc), device=config.device)
@@ -411,6 +435,7 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--pid-file", type=Path, default=None)
     parser.add_argument("--daemonize", action="store_true")
+    parser.add_argument("--executor", default=None)  # issue 9 hook: ray:ADDRESS
     args = parser.parse_args(argv)
     if args.daemonize:
         pid = os.fork()
@@ -423,10 +448,11 @@ def _main(argv: list[str] | None = None) -> int:
         lock_fd = try_lock(folder / RUNNER_LOCK)
     except LockBusy:
         return 0  # another runner has the queue
-    (folder / RUNNER_FILE).write_text(json.dumps(identity()))
+    # issue 9 hook: the app's queue view can name the executor and its address
+    (folder / RUNNER_FILE).write_text(json.dumps({**identity(), "executor": args.executor}))
     devices = [d.strip() for d in args.devices.split(",") if d.strip()]
     try:
-        Runner(args.runs_dir, devices, args.data_dir).run()
+        Runner(args.runs_dir, devices, args.data_dir, args.executor).run()
     finally:
         os.close(lock_fd)
     return 0

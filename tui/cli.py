@@ -107,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     from tui.gradcheck_cli import add_gradcheck_parser
 
     add_gradcheck_parser(commands)
+
+    from tui.search_cli import add_search_parser
+
+    add_search_parser(commands)
     return parser
 
 
@@ -117,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         return _open_app(args)
     from tui import cli_commands, run_cli
+    from tui.search_cli import run_search_command  # issue 9 hook
     from tui.sweep_cli import run_sweep_command
 
     handler = {
@@ -128,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "gradcheck": _gradcheck,
         "stop": run_cli.stop_command,
         "attach": run_cli.attach_command,
+        "search": run_search_command,
     }[args.command]
     try:
         status = handler(args)

@@ -56,6 +56,9 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
         "(default: one at a time on the preset's device, auto)",
     )
     add_common_options(parser, device=False)
+    from tui.executor_cli import add_ray_option  # issue 9 hook
+
+    add_ray_option(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per event")
     parser.add_argument(
         "--detach", action="store_true", help="queue the jobs and return; they train on"
@@ -110,9 +113,18 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     except (DeviceError, DatasetError) as exc:
         return fail(str(exc))
     distinct = list(dict.fromkeys(devices)) if devices else None
-    _out(args, _describe(len(configs), parse_grid(grid), args.preset, distinct))
+    from tui.executor_cli import ExecutorError, describe_executor, ray_spec
+
+    try:  # issue 9 hook: --ray ADDRESS, the queue runner becomes the Ray driver
+        executor = ray_spec(args)
+    except ExecutorError as exc:
+        return fail(str(exc))
+    line = _describe(len(configs), parse_grid(grid), args.preset, distinct)
+    _out(args, describe_executor(executor, line))
     try:
-        follower = SweepFollower(args.runs_dir, configs, distinct or [], args.data_dir)
+        follower = SweepFollower(
+            args.runs_dir, configs, distinct or [], args.data_dir, executor=executor
+        )
     except OSError as exc:
         return fail(f"{exc.filename or 'file'}: {exc.strerror or exc}")
     if args.detach:
@@ -150,7 +162,12 @@ class SweepFollower:
     folders say into the sweep's events (the same events `--json` prints)."""
 
     def __init__(
-        self, runs_dir: Path, configs: list[Any], devices: list[str], data_dir: Path | None
+        self,
+        runs_dir: Path,
+        configs: list[Any],
+        devices: list[str],
+        data_dir: Path | None,
+        executor: str | None = None,
     ) -> None:
         from mlp_core.jobqueue import ensure_runner
         from mlp_core.sweep import new_sweep
@@ -160,7 +177,8 @@ class SweepFollower:
         self.name = self.sweep_dir.name
         self.started = time.perf_counter()
         self.stopped = False
-        ensure_runner(runs_dir, devices, data_dir=data_dir)
+        self.executor = executor  # issue 9 hook: "ray:ADDRESS" or None
+        ensure_runner(runs_dir, devices, data_dir=data_dir, executor=executor)
 
     def rows(self) -> list[Any]:
         from mlp_core.sweep import sweep_results
@@ -210,7 +228,9 @@ class SweepFollower:
                     ended.add(row.id)
                     yield row.finished_event()
             if any(r.state == "waiting" for r in rows):
-                ensure_runner(self.runs_dir, self.devices, data_dir=self.data_dir)  # if it died
+                ensure_runner(  # if it died
+                    self.runs_dir, self.devices, data_dir=self.data_dir, executor=self.executor
+                )
             time.sleep(0.2)
         csv_path, md_path = write_sweep_results(self.runs_dir, self.name)
         yield SweepFinished(
