@@ -31,7 +31,7 @@ class FormApp(App[None]):
         form = self.query_one(ConfigForm)
         shown = " ".join(
             f"{name}={form.field(name).value}"  # type: ignore[attr-defined]
-            for name in ("hidden", "epochs", "lr")
+            for name in ("hidden", "lr", "epochs")
             if name in FIELDS
         )
         self.query_one("#values", Static).update(f"VALUES {shown} END")

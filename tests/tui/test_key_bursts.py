@@ -75,6 +75,23 @@ async def test_the_form_keeps_the_order_of_a_burst(keys: tuple[str, ...], expect
         assert await typed(app, pilot, field, *keys) == expected  # type: ignore[arg-type]
 
 
+@run_async
+async def test_a_tab_in_a_burst_moves_on_before_the_keys_after_it() -> None:
+    app = FormApp()
+    async with app.run_test(size=(100, 60)) as pilot:
+        form = app.query_one(ConfigForm)
+        hidden = form.field("hidden")
+        await typed(app, pilot, hidden, "tab", "ctrl+u", "9")  # type: ignore[arg-type]
+        assert form.field("lr").value == "9" and hidden.value == "1024"  # type: ignore[attr-defined]
+        # Through a Select and a Checkbox (not FieldInputs): epochs -> optimizer -> momentum.
+        epochs = form.field("epochs")
+        await typed(app, pilot, epochs, "tab", "tab", "ctrl+u", "0", ".", "5")  # type: ignore[arg-type]
+        assert form.field("momentum").value == "0.5"  # type: ignore[attr-defined]
+        assert epochs.value == "10"  # type: ignore[attr-defined]
+        await typed(app, pilot, form.field("lr"), "shift+tab", "ctrl+u", "6", "4")  # type: ignore[arg-type]
+        assert hidden.value == "64" and form.field("lr").value == "9"  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(
     ("name", "text", "reason"),
     [
@@ -151,5 +168,9 @@ def test_bursts_through_tmux_keep_their_order_in_the_form() -> None:
         assert "hidden=75 " in pane.burst("4", "BSpace", "5")
         assert "hidden=12.5 " in pane.burst("C-u", "1", "2", ".", "5")
         assert "must be a whole number" in pane.screen()
+        values = pane.burst("Tab", "C-u", "0", ".", "1")  # the next field, not this one
+        assert "hidden=12.5 " in values and "lr=0.1 " in values
+        values = pane.burst("BTab", "C-u", "6", "4")  # shift+tab back, then type
+        assert "hidden=64 " in values and "lr=0.1 " in values
     finally:
         pane.close()

@@ -203,6 +203,11 @@ class ConfigForm(VerticalScroll):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.new_run", "New run", show=False),
+        # Priority, so the App moves the focus when it reads the key, before it routes the
+        # next keys of a burst: `tab ctrl+u 4` clears and fills the next field, not this one
+        # (a plain tab binding runs after bubbling up, when those keys have gone here).
+        Binding("tab", "app.focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
     ]
 
     class Changed(Message):

@@ -1,4 +1,4 @@
-"""An Input that applies its editing keys in the order they were typed.
+"""An Input that applies every key of a burst in the order it was typed, in the right field.
 
 Textual's `Input` inserts a printable key in its own `_on_key`, but its editing keys (backspace,
 ctrl+u, ctrl+k, ctrl+a, the arrows...) are BINDINGS, and a non-priority binding runs only when
@@ -8,12 +8,20 @@ burst straight to the Input, so a character typed right after a bound key is ins
 `ctrl+u 4` inserts 4, then deletes everything left of the cursor (the field ends empty);
 `ctrl+a ctrl+k 7` inserts 7 at the end, then goes home and deletes it. A person typing does not
 see it; keys that arrive together over a slow SSH link (or a paste of keystrokes, a macro) do.
-Upstream: Textualize/textual#6605, fixed the same way by the open pull request #6631.
+Upstream: Textualize/textual#6605; the open pull request #6631 runs a widget's own bindings
+inline, which is half of what is needed here.
 
-`FieldInput` runs its own non-priority bindings inline, in `_on_key`, when the key reaches it:
-the same actions, resolved the same way (`run_action` on the widget), so every key takes effect
-in arrival order. Priority bindings (the app's ctrl+r, ctrl+s...) are still checked by the App
-before the key is forwarded, and keys the Input does not bind still bubble as before.
+The other half: the App routes each key to the widget focused *when the App reads the key*, but
+a plain (non-priority) tab binding moves the focus only after bubbling up. In `tab ctrl+u 4`
+all three keys would go to the field being left; the form therefore binds tab and shift+tab
+with priority (`ConfigForm.BINDINGS`), so the focus moves as the App reads the tab, and every
+later key is routed to the field it was typed for.
+
+So `FieldInput` runs, for a key it does not type (not printable), the binding the App would
+run for this field: the chain from this field up to the App (its own editing keys, the form's
+escape, the app's keys), at once, in arrival order, for *this* field even when the focus has
+moved on meanwhile; the event then stops here. Printable keys are typed by Input as before;
+priority bindings (ctrl+r, ctrl+s, the form's tab...) are run by the App before it forwards a key.
 """
 
 from __future__ import annotations
@@ -23,13 +31,22 @@ from textual.widgets import Input
 
 
 class FieldInput(Input):
-    """An Input whose editing keys cannot be overtaken by the characters typed after them."""
+    """An Input whose keys, in a burst, take effect in order and in the field they were for."""
 
     async def _on_key(self, event: events.Key) -> None:
-        for binding in self._bindings.key_to_bindings.get(event.key, ()):
-            if binding.priority or "." in binding.action:
-                continue  # the App's own (priority) keys, or an action of another namespace
+        if self.check_consume_key(event.key, event.character):
+            return  # typed by Input._on_key, as always
+        if await self.run_binding(event.key):
             event.stop()
-            event.prevent_default()  # Input._on_key is not called for this key
-            await self.run_action(binding.action)
-            return
+            event.prevent_default()
+
+    async def run_binding(self, key: str) -> bool:
+        """Run the first non-priority binding of `key` from this field up to the App (what
+        `App._check_bindings` does for the focused widget); True when one ran."""
+        for node in self.ancestors_with_self:
+            for binding in node._bindings.key_to_bindings.get(key, ()):
+                if not binding.priority and await self.app.run_action(binding.action, node):
+                    return True
+            if node.is_modal:
+                break
+        return False
