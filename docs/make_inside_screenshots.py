@@ -1,5 +1,6 @@
-"""Make docs/draw.svg, docs/weights.svg and docs/weights-unit.svg: a digit drawn on the canvas and classified, and the
-grid of hidden units, for a network trained here for a few seconds on 20,000 MNIST images.
+"""Make docs/draw.svg, docs/weights.svg and docs/weights-unit.svg: a digit drawn on the canvas
+and classified, the grid of hidden units, one unit large; for a network trained here for a few
+seconds on 20,000 MNIST images.
 
     .venv/bin/python docs/make_inside_screenshots.py
 
