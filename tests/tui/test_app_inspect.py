@@ -64,7 +64,13 @@ async def test_panel_keys_open_the_look_inside_screens(
         assert values == expected and update.reference == -3
         dead = figures.query_one("#figures-dead", FigureChart)
         assert dead.series["dead"][1] == [100 * r["figures"]["dead_relu"] for r in rows]
-        assert len(figures.query_one("#figures-grad", FigureChart).series) == 4
+        grad = figures.query_one("#figures-grad", FigureChart)
+        assert len(grad.series) == 4
+        assert update.display and not grad.display and not dead.display
+        await pilot.press("1")
+        assert grad.display and not update.display and figures.shown_chart == "figures-grad"
+        await pilot.press("3")
+        assert dead.display and not grad.display
         await pilot.press("escape")
 
 

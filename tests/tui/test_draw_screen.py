@@ -73,7 +73,7 @@ async def test_a_drawn_digit_is_classified(
         assert screen.probabilities == pytest.approx(probabilities)
         assert str(screen.query_one("#draw-top", Digits).value) == str(expected)
         bars = screen.query_one("#draw-bars", Static).content.plain.splitlines()
-        assert len(bars) == 10 and bars[expected].endswith(f"{100 * probabilities[expected]:5.1f}%")
+        assert len(bars) == 10 and bars[expected].endswith(f"{100 * probabilities[expected]:3.0f}%")
         seen = screen.query_one("#draw-seen", Static).content
         assert seen.plain == render_digit(screen.processed).plain
 

@@ -26,7 +26,14 @@ def status(screen: WeightsScreen) -> str:
 def cards(screen: WeightsScreen) -> list[Text]:
     table = screen.query_one("#weights-view", Static).content
     assert isinstance(table, Table)
-    return [cell for column in table.columns for cell in column._cells if isinstance(cell, Text)]
+    found: list[Text] = []
+    for column in table.columns:
+        for cell in column._cells:
+            if isinstance(cell, Table):  # the unit grid beside a chosen digit
+                found += [c for col in cell.columns for c in col._cells if isinstance(c, Text)]
+            elif isinstance(cell, Text):
+                found.append(cell)
+    return found
 
 
 @sync

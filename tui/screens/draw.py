@@ -33,11 +33,11 @@ from tui.widgets.canvas import DrawingCanvas
 from tui.widgets.digit import render_digit
 from tui.worker import run_torch_work
 
-BAR_WIDTH = 10
+BAR_WIDTH = 8
 
 
 def probability_bars(probabilities: list[float]) -> Text:
-    """Ten lines `k ██████···· 97.1%`, the most probable in bold green."""
+    """Ten lines `k ██████··  97%`, the most probable in bold green."""
     top = int(np.argmax(probabilities)) if probabilities else -1
     text = Text(no_wrap=True, end="")
     for digit, p in enumerate(probabilities):
@@ -48,7 +48,7 @@ def probability_bars(probabilities: list[float]) -> Text:
         text.append(f"{digit} ", style="bold")
         text.append("█" * filled, style=style)
         text.append("·" * (BAR_WIDTH - filled), style="grey42")
-        text.append(f" {100 * p:5.1f}%", style=style)
+        text.append(f" {100 * p:3.0f}%", style=style)
     return text
 
 
@@ -87,7 +87,7 @@ class DrawScreen(Screen[None]):
     DrawScreen #draw-canvas { border: round $accent; width: 30; height: 16; }
     DrawScreen #draw-canvas:focus { border: round $success; }
     DrawScreen #draw-seen { border: round $panel-lighten-2; width: 30; height: 16; }
-    DrawScreen #draw-answer { width: 20; height: auto; }
+    DrawScreen #draw-answer { width: 1fr; min-width: 15; height: auto; }
     DrawScreen #draw-top { width: 6; height: 3; }
     DrawScreen #draw-bars { height: 10; }
     """
@@ -117,7 +117,8 @@ class DrawScreen(Screen[None]):
         self.test_index = -1
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Draw a digit · {self.checkpoint_path}", id="draw-title")
+        where = f"{self.checkpoint_path.parent.parent.name}/{self.checkpoint_path.name}"
+        yield Static(f"Draw a digit · {where}", id="draw-title")
         yield Static("loading the checkpoint…", id="draw-status")
         with Horizontal(id="draw-row"):
             with Vertical(classes="draw-box"):
@@ -127,6 +128,7 @@ class DrawScreen(Screen[None]):
                 yield Static(render_digit(self.processed), id="draw-seen")
                 yield Static("what the network sees", classes="draw-caption")
             with Vertical(id="draw-answer"):
+                yield Static("prediction", classes="draw-caption")
                 yield Digits("", id="draw-top")
                 yield Static("", id="draw-bars")
         yield Footer()

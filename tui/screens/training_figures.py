@@ -62,24 +62,34 @@ class FigureChart(PlotextPlot):
         for (label, (epochs, values)), colour in zip(self.series.items(), COLOURS, strict=False):
             marker = "braille" if len(epochs) > 1 else "hd"
             plt.plot(epochs, values, label=label, color=colour, marker=marker)
-        if self.reference is not None and self.series:
+        if self.series:
             first = min(e for epochs, _ in self.series.values() for e in epochs)
             last = max(e for epochs, _ in self.series.values() for e in epochs)
-            plt.plot([first, last], [self.reference] * 2, color="gray", marker="dot")
+            step = max(1, math.ceil((last - first + 1) / 8))
+            plt.xticks(list(range(first, last + 1, step)))
+            if self.reference is not None:
+                plt.plot([first, last], [self.reference] * 2, color="gray", marker="dot")
+            if not self.log_scale:  # a share in percent: from 0, never a range of nothing
+                top = max(v for _, values in self.series.values() for v in values)
+                plt.ylim(0, max(10.0, 1.2 * top))
         self.refresh()
 
 
 class TrainingFiguresScreen(Screen[None]):
-    """Three charts of one run's figures. Escape closes; `r` reads the run again."""
+    """One run's figures, a chart at a time (1, 2, 3: one chart takes the whole screen, which
+    at 80x24 leaves it room to read). Escape closes; `r` reads the run again."""
 
     DEFAULT_CSS = """
     TrainingFiguresScreen #figures-title { padding: 0 1; text-style: bold; height: 1; }
     TrainingFiguresScreen #figures-status { padding: 0 1; height: auto; color: $text-muted; }
-    TrainingFiguresScreen FigureChart { height: 1fr; min-height: 6; }
+    TrainingFiguresScreen FigureChart { height: 1fr; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Close"),
+        Binding("1", "show_chart('figures-grad')", "Gradients", tooltip="Gradient norms"),
+        Binding("2", "show_chart('figures-update')", "Updates", tooltip="Update/weight ratios"),
+        Binding("3", "show_chart('figures-dead')", "Dead", tooltip="Dead ReLU units"),
         Binding("r", "reload", "Reload", tooltip="Read the run's metrics again"),
     ]
 
@@ -87,6 +97,7 @@ class TrainingFiguresScreen(Screen[None]):
         super().__init__()
         self.run_path = Path(run_path)
         self.rows: list[dict[str, Any]] = []
+        self.shown_chart = "figures-update"
 
     def compose(self) -> ComposeResult:
         yield Static(f"Training figures · {self.run_path.name}", id="figures-title")
@@ -115,6 +126,13 @@ class TrainingFiguresScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#figures-update", FigureChart).reference = math.log10(RULE_OF_THUMB)
         self.action_reload()
+        self.action_show_chart("figures-update")
+
+    def action_show_chart(self, chart_id: str) -> None:
+        """Show only this chart (the others keep their data)."""
+        self.shown_chart = chart_id
+        for chart in self.query(FigureChart):
+            chart.display = chart.id == chart_id
 
     def action_reload(self) -> None:
         try:

@@ -56,7 +56,7 @@ def outgoing_bars(outgoing: np.ndarray, width: int = 10) -> Text:
         if digit:
             text.append("\n")
         filled = round(abs(value) / peak * width)
-        style = "blue" if value >= 0 else "red"
+        style = "rgb(40,140,255)" if value >= 0 else "rgb(255,70,30)"  # as the images
         text.append(f"{digit} ", style="bold")
         text.append("█" * filled + " " * (width - filled), style=style)
         text.append(f" {value:+.3f}", style=style)
@@ -226,9 +226,11 @@ class WeightsScreen(Screen[None]):
         return f"#{unit}"
 
     def _per_row(self) -> int:
-        return max(1, (self.size.width - 2) // CARD_WIDTH)
+        digit_width = 30 if self.digit is not None else 0
+        return max(1, (self.size.width - 2 - digit_width) // CARD_WIDTH)
 
     def _grid(self) -> Table:
+        """The page of thumbnails; with a chosen digit, the digit on their left."""
         assert self.weights is not None
         per_row = self._per_row()
         grid = Table.grid(padding=(0, 2))
@@ -243,10 +245,16 @@ class WeightsScreen(Screen[None]):
             cards.append(card)
         for start in range(0, len(cards), per_row):
             grid.add_row(*cards[start : start + per_row])
-        if self.digit is not None:
-            grid.add_row(Text(f"\n{self.digit_label}:"))
-            grid.add_row(render_digit(self.digit))
-        return grid
+        if self.digit is None:
+            return grid
+        digit = render_digit(self.digit)
+        digit.append("\n")
+        digit.append(Text(self.digit_label, style="bold"))
+        outer = Table.grid(padding=(0, 2))
+        outer.add_column(width=28)
+        outer.add_column()
+        outer.add_row(digit, grid)
+        return outer
 
     def _large_view(self) -> Table:
         assert self.weights is not None and self.selected_unit is not None

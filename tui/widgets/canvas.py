@@ -46,6 +46,8 @@ class DrawingCanvas(Widget, can_focus=True):
     DEFAULT_CSS = """
     DrawingCanvas { width: 28; height: 14; }
     """
+    #: A drag draws; it must not also select the half blocks as text.
+    ALLOW_SELECT = False
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "move(-1, 0)", show=False),
