@@ -3,6 +3,7 @@ against the float64 oracle, and float32 checkpoints after a bf16 run."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import torch.nn.functional as F
 import mlp_core.precision as precision
 from data.mnist import Dataset
 from mlp_core import load_checkpoint, preset, train
-from mlp_core.config import ConfigError, TrainConfig
+from mlp_core.config import PRESETS, ConfigError, TrainConfig
 from mlp_core.model import MLP
 from mlp_core.trainer import TrainingError
 from tui.cli import build_parser, config_from_args
@@ -151,3 +152,19 @@ def test_bf16_training_of_the_default_preset_ends_within_0_15_points_of_fp32(
         accuracy[name] = [e for e in events if type(e).__name__ == "EpochEnd"][-1].test_accuracy
     assert accuracy["fp32"] > 0.975, accuracy
     assert abs(accuracy["bf16"] - accuracy["fp32"]) <= 0.0015, accuracy
+
+
+def test_the_fast_preset_is_a_valid_bf16_config_smaller_than_the_default() -> None:
+    fast, default = PRESETS["fast"], PRESETS["default"]
+    assert TrainConfig(**asdict(fast)) == fast  # passes validation again
+    assert fast.precision == "bf16" and fast.device == "auto"
+    assert fast.hidden * fast.epochs < default.hidden * default.epochs  # less work
+    assert preset("fast", precision="fp32").precision == "fp32"  # where bf16 is refused
+
+
+@needs_cpu_bf16
+def test_the_fast_preset_starts_on_this_cpu(tiny_dataset: Dataset, tmp_path: Path) -> None:
+    config = preset("fast", epochs=1, val_split=100, device="cpu")
+    events = list(train(config, tiny_dataset, runs_dir=tmp_path, progress_interval=1e9))
+    assert events[-1].status == "finished"
+    assert events[0].config["precision"] == "bf16" and events[0].config["hidden"] == 512
