@@ -154,17 +154,16 @@ def test_bf16_training_of_the_default_preset_ends_within_0_15_points_of_fp32(
     assert abs(accuracy["bf16"] - accuracy["fp32"]) <= 0.0015, accuracy
 
 
-def test_the_fast_preset_is_a_valid_bf16_config_smaller_than_the_default() -> None:
+def test_the_fast_preset_is_valid_and_does_less_work_than_the_default() -> None:
     fast, default = PRESETS["fast"], PRESETS["default"]
     assert TrainConfig(**asdict(fast)) == fast  # passes validation again
-    assert fast.precision == "bf16" and fast.device == "auto"
-    assert fast.hidden * fast.epochs < default.hidden * default.epochs  # less work
-    assert preset("fast", precision="fp32").precision == "fp32"  # where bf16 is refused
+    assert fast.device == "auto" and fast.precision in ("fp32", "bf16")
+    assert fast.hidden * fast.epochs < default.hidden * default.epochs
+    assert fast.val_split == default.val_split  # best epoch picked on validation, as default
 
 
-@needs_cpu_bf16
-def test_the_fast_preset_starts_on_this_cpu(tiny_dataset: Dataset, tmp_path: Path) -> None:
+def test_the_fast_preset_trains_here(tiny_dataset: Dataset, tmp_path: Path) -> None:
     config = preset("fast", epochs=1, val_split=100, device="cpu")
     events = list(train(config, tiny_dataset, runs_dir=tmp_path, progress_interval=1e9))
     assert events[-1].status == "finished"
-    assert events[0].config["precision"] == "bf16" and events[0].config["hidden"] == 512
+    assert events[0].config == asdict(config)
