@@ -90,7 +90,7 @@ def test_config_is_frozen() -> None:
 
 
 def test_presets_are_valid_and_match_the_issue() -> None:
-    assert set(PRESETS) == {"lab", "default", "best"}
+    assert set(PRESETS) == {"lab", "default", "fast", "best"}
     lab = PRESETS["lab"]
     assert (lab.hidden, lab.lr, lab.batch_size, lab.epochs) == (128, 0.01, 64, 30)
     assert (lab.init, lab.momentum, lab.weight_decay, lab.val_split) == ("normal", 0.0, 0.0, 0)
