@@ -452,7 +452,14 @@ def _main(argv: list[str] | None = None) -> int:
     (folder / RUNNER_FILE).write_text(json.dumps({**identity(), "executor": args.executor}))
     devices = [d.strip() for d in args.devices.split(",") if d.strip()]
     try:
-        Runner(args.runs_dir, devices, args.data_dir, args.executor).run()
+        try:
+            runner = Runner(args.runs_dir, devices, args.data_dir, args.executor)
+        except Exception as exc:  # issue 9 hook: e.g. no Ray cluster at that address
+            from mlp_core.ray_runner import fail_waiting
+
+            fail_waiting(args.runs_dir, exc)  # or every ensure_runner would spawn us again
+            raise
+        runner.run()
     finally:
         os.close(lock_fd)
     return 0

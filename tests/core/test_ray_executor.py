@@ -208,3 +208,31 @@ def test_queue_runner_drives_jobs_on_ray_and_a_cancel_stops_one(executor, tmp_pa
     stopped = next(j for j in list_jobs(tmp_path) if j.id == jobs[0].id)
     last = load_checkpoint(stopped.run_dir / "checkpoints" / "last.safetensors")
     assert last.epoch == read_metrics(stopped.run_dir)[-1]["epoch"] < 500
+
+
+def test_search_trials_run_on_ray(executor, tmp_path):
+    """The search controller with the Ray executor: two slots, every trial mirrored here."""
+    from mlp_core.search import Search, SearchSpec, TrialFinished
+    from mlp_core.search_space import parse_space
+
+    base = _config(epochs=1)
+    spec = SearchSpec(base, parse_space({"lr": "0.02..0.1:log"}, base), trials=3, prune=False)
+    search = Search(spec, runs_dir=tmp_path, dataset=make_tiny_dataset(), executor=executor)
+    try:
+        ended = [e for e in search.run() if isinstance(e, TrialFinished)]
+    finally:
+        search.close()
+    assert sorted(e.number for e in ended) == [0, 1, 2]
+    assert all(e.state == "complete" for e in ended)
+    for trial in ended:
+        assert _record(str(tmp_path / trial.run_name))["executor"]["name"] == "ray"
+
+
+def test_a_runner_that_cannot_make_its_executor_fails_the_waiting_jobs(tmp_path):
+    from mlp_core.ray_runner import fail_waiting
+
+    jobs = enqueue(tmp_path, [_config(epochs=1)])
+    assert fail_waiting(tmp_path, ConnectionError("no cluster\nmore")) == 1
+    (job,) = list_jobs(tmp_path)
+    assert job.id == jobs[0].id and job.state == "failed"
+    assert job.error == "ConnectionError: no cluster"
