@@ -291,10 +291,10 @@ def ensure_runner(
         return None
     pid_file = folder / "runner.pid"
     pid_file.unlink(missing_ok=True)
-    argv = ["mlp_core.jobqueue", "--runs-dir", str(runs_dir), "--pid-file", str(pid_file)]
-    argv += ["--devices", ",".join(devices)]
+    argv = ["mlp_core.jobqueue", "--runs-dir", str(Path(runs_dir).absolute())]
+    argv += ["--pid-file", str(pid_file.absolute()), "--devices", ",".join(devices)]
     if data_dir is not None:
-        argv += ["--data-dir", str(data_dir)]
+        argv += ["--data-dir", str(Path(data_dir).expanduser().absolute())]
     if spawn_detached(argv, folder / "runner.log") != 0:
         return None
     try:
@@ -328,8 +328,9 @@ class Runner:
     """The loop of the runner process; see the module docstring."""
 
     def __init__(self, runs_dir: Path, devices: list[str], data_dir: Path | None) -> None:
-        self.runs_dir, self.data_dir = Path(runs_dir), data_dir
-        self.folder = queue_dir(runs_dir)
+        # Absolute: job files name run folders that any process, in any cwd, must find.
+        self.runs_dir, self.data_dir = Path(runs_dir).absolute(), data_dir
+        self.folder = queue_dir(self.runs_dir)
         self.slots = _slots(devices)
 
     def run(self) -> None:

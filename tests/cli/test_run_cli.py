@@ -141,3 +141,17 @@ def test_bad_runs_and_launches_are_one_line(tmp_path: Path):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     (line,) = bad.stderr.strip().splitlines()
     assert line == "mnist-tui: error: /nonexistent/x: data directory does not exist"
+
+
+def test_runs_shows_where_a_live_run_is(tmp_path: Path, capsys):
+    from mlp_core.config import preset
+    from mlp_core.runs import create_run
+    from tui.cli import main
+
+    info = create_run(tmp_path / "runs", preset("default", hidden=16))  # this process holds it
+    (info.path / "progress.json").write_text(json.dumps({"epoch": 3, "step": 45, "steps": 100}))
+    assert main(["runs", "--runs-dir", str(tmp_path / "runs")]) == 0
+    assert "running (epoch 3, 45%)" in capsys.readouterr().out
+    info.release()
+    assert main(["runs", "--runs-dir", str(tmp_path / "runs")]) == 0
+    assert "interrupted" in capsys.readouterr().out
