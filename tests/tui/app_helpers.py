@@ -61,7 +61,8 @@ async def wait_until(pilot: Pilot, condition: object, timeout: float = 30) -> fl
     """Pause until condition() is true; the seconds it took."""
     started = time.monotonic()
     while not condition():  # type: ignore[operator]
-        assert time.monotonic() - started < timeout, f"timed out waiting ({getattr(pilot.app, 'run_state', '')})"
+        state = getattr(pilot.app, "run_state", "")
+        assert time.monotonic() - started < timeout, f"timed out waiting (state: {state})"
         await pilot.pause(0.02)
     return time.monotonic() - started
 
