@@ -295,10 +295,10 @@ def ensure_runner(
         return None
     pid_file = folder / "runner.pid"
     pid_file.unlink(missing_ok=True)
-    argv = ["mlp_core.jobqueue", "--runs-dir", str(runs_dir), "--pid-file", str(pid_file)]
-    argv += ["--devices", ",".join(devices)]
+    argv = ["mlp_core.jobqueue", "--runs-dir", str(Path(runs_dir).absolute())]
+    argv += ["--pid-file", str(pid_file.absolute()), "--devices", ",".join(devices)]
     if data_dir is not None:
-        argv += ["--data-dir", str(data_dir)]
+        argv += ["--data-dir", str(Path(data_dir).expanduser().absolute())]
     if executor:  # issue 9 hook: "ray:ADDRESS"
         argv += ["--executor", executor]
     if spawn_detached(argv, folder / "runner.log") != 0:
@@ -340,8 +340,9 @@ class Runner:
         data_dir: Path | None,
         executor: str | None = None,
     ) -> None:
-        self.runs_dir, self.data_dir = Path(runs_dir), data_dir
-        self.folder = queue_dir(runs_dir)
+        # Absolute: job files name run folders that any process, in any cwd, must find.
+        self.runs_dir, self.data_dir = Path(runs_dir).absolute(), data_dir
+        self.folder = queue_dir(self.runs_dir)
         self.remote: Any = None
         if executor:  # issue 9 hook: jobs as Ray tasks, this runner their driver
             from mlp_core.ray_runner import ExecutorSlots

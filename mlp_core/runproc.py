@@ -126,12 +126,13 @@ def launch_run(
         raise LaunchError(one_line(exc)) from None
     token = uuid.uuid4().hex
     ticket, log = tickets / f"{token}.json", tickets / f"{token}.log"
-    argv = ["mlp_core.run_main", "--ticket", str(ticket), "--runs-dir", str(runs_dir)]
-    argv += ["--config", config.to_json()]
+    # Absolute paths: the child must not depend on the cwd it inherited.
+    argv = ["mlp_core.run_main", "--ticket", str(ticket.absolute())]
+    argv += ["--runs-dir", str(Path(runs_dir).absolute()), "--config", config.to_json()]
     options = {"--data-dir": data_dir, "--start": start, "--device-lock": device_lock}
     for flag, value in options.items():
         if value is not None:
-            argv += [flag, str(value)]
+            argv += [flag, str(Path(value).expanduser().absolute())]
     try:
         if spawn_detached(argv, log) != 0:
             raise LaunchError(_last_line(log) or "the run process could not start")
@@ -141,7 +142,7 @@ def launch_run(
             path.unlink(missing_ok=True)
     if "error" in answer:
         raise LaunchError(str(answer["error"]))
-    return Path(answer["run_dir"])
+    return Path(runs_dir) / Path(answer["run_dir"]).name  # as the caller named the runs folder
 
 
 def _await_ticket(ticket: Path, log: Path, timeout: float) -> dict[str, Any]:

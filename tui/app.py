@@ -624,10 +624,10 @@ class MnistApp(BrowseActions, App[None]):
     @_while_running
     def _jobs_changed(self, message: QueueView.JobsChanged) -> None:
         view = self.query_one(QueueView)
-        if message.rows and not self._queue_seen:  # a reopened app shows the queue as it is
+        if message.jobs and not self._queue_seen:  # a reopened app shows the queue as it is
             self._queue_seen = True
             view.display = True
-        elif not message.rows:  # cleared, here or elsewhere: out of the way
+        elif not message.jobs:  # cleared, here or elsewhere: out of the way
             self._queue_seen = False
             view.display = False
         if not view.words():

@@ -10,6 +10,7 @@ import math
 import shutil
 import sys
 from collections.abc import Generator
+from pathlib import Path
 from typing import TextIO
 
 import torch
@@ -207,6 +208,9 @@ def runs_command(args: argparse.Namespace) -> int:
         return 0
     descending = args.reverse if args.reverse is not None else args.sort in ("name", "val", "test")
     rows = sort_rows([run_summary(run) for run in runs], args.sort, descending)
+    for row in rows:
+        if row.get("status") == "running":
+            row["status"] = live_status(args.runs_dir / str(row["name"]))
     columns = ("name", "config", "epochs", "best val", "test at best", "time", "status")
     table = [[_cell(row, column) for column in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in table)) for i, c in enumerate(columns)]
@@ -235,6 +239,18 @@ def _cell(row: dict[str, object], column: str) -> str:
         seconds = row.get("seconds")
         return f"{seconds:.0f}s" if isinstance(seconds, float) else "-"
     return str(row.get("status", ""))
+
+
+def live_status(run_dir: Path) -> str:
+    """"running" with where the run is, from its progress file (epoch, % of it)."""
+    import json
+
+    try:
+        progress = json.loads((run_dir / "progress.json").read_text(encoding="utf-8"))
+        share = 100 * progress["step"] // progress["steps"]
+        return f"running (epoch {progress['epoch']}, {share}%)"
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+        return "running"
 
 
 #: `mnist-tui runs --sort` keys: the run_summary field each sorts by.

@@ -16,7 +16,7 @@ import sys
 import time
 
 from mlp_core.config import TrainConfig
-from mlp_core.events import Diverged, Finished, Progress, RunClosed, RunStarted
+from mlp_core.events import Diverged, Event, Finished, Progress, RunClosed, RunStarted
 from mlp_core.runproc import (
     LaunchError,
     RunFollower,
@@ -84,14 +84,8 @@ def attach_command(args: argparse.Namespace) -> int:
                     epochs = event.epochs
                 if args.json:
                     print_json(event.to_dict())
-                    continue
-                if not isinstance(event, Progress):
-                    progress.clear()
-                if isinstance(event, RunClosed):
-                    print(f"run {event.status}: {event.reason}", file=sys.stderr)
                 else:
-                    print_event(event, epochs, progress)
-                    sys.stdout.flush()
+                    _show(event, epochs, progress)
                 if isinstance(event, Finished):
                     return 0
                 if isinstance(event, Diverged):
@@ -106,3 +100,13 @@ def attach_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 0
+
+
+def _show(event: Event, epochs: int, progress: ProgressLine) -> None:
+    if not isinstance(event, Progress):
+        progress.clear()
+    if isinstance(event, RunClosed):
+        print(f"run {event.status}: {event.reason}", file=sys.stderr)
+    else:
+        print_event(event, epochs, progress)
+        sys.stdout.flush()
