@@ -77,6 +77,7 @@ def test_a_detached_run_finishes_after_its_parent_is_gone(tmp_path: Path, tiny_d
     assert record["pid"] != os.getpid() and record["boot_id"] and record["hostname"]
     assert isinstance(record["start_time"], int) and isinstance(record["heartbeat"], float)
     wait_for(lambda: load_run(run).status == "finished", 120, "the run to finish")
+    wait_for(lambda: process_start_time(record["pid"]) is None, 30, "the process to exit")
     assert [row["epoch"] for row in read_metrics(run)] == [1, 2, 3, 4, 5, 6]
     assert "finished after 6 epochs" in (run / "stdout.log").read_text()
     assert not list((tmp_path / "runs" / ".launch").iterdir())  # the ticket is cleaned up
@@ -94,11 +95,14 @@ def test_the_run_is_detached_refuses_a_second_trainer_and_stops_on_stop_run(
     assert os.readlink(f"/proc/{pid}/fd/0") == "/dev/null"
     assert os.readlink(f"/proc/{pid}/fd/1") == str(run / "stdout.log")
     assert load_run(run).status == "running"
-    last = load_checkpoint(run / "checkpoints" / "last.safetensors")
-    with pytest.raises(LaunchError, match="still training"):  # the lock refuses a resume
-        launch_run(tmp_path / "runs", tiny(epochs=100000), data_dir=tiny_data_dir,
-                   start=Path(last.path))  # fmt: skip
-    assert load_run(run).status == "running"
+    os.kill(pid, signal.SIGSTOP)  # frozen, so that last.safetensors stays its latest epoch
+    try:
+        with pytest.raises(LaunchError, match="still training"):  # the lock refuses a resume
+            launch_run(tmp_path / "runs", tiny(epochs=100000), data_dir=tiny_data_dir,
+                       start=run / "checkpoints" / "last.safetensors")  # fmt: skip
+        assert load_run(run).status == "running"  # frozen, but alive: its lock is held
+    finally:
+        os.kill(pid, signal.SIGCONT)
     assert stop_run(run, grace=30) == "stopped"
     assert raw(run)["status"] == "stopped"
     assert not (run / "STOP").exists() and not (run / "progress.json").exists()
