@@ -266,21 +266,29 @@ def stop_run(run_path: Path, *, grace: float = 10.0, wait: bool = True) -> str:
     (run_path / STOP_FILE).write_text(f"stop asked at {time.time():.3f}\n", encoding="utf-8")
     if not wait:
         return "running"
-    if _wait_until_ended(run_path, grace):
+    if _wait_until_ended(run_path, raw, grace):
         return _settled(run_path)
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        if not (on_this_machine(raw) and same_process(raw)):
+        if not _signallable(raw):
             break  # another host, or the pid is no longer that process: no signal
         _kill(raw["pid"], sig)
-        if _wait_until_ended(run_path, grace if sig == signal.SIGTERM else 5.0):
+        if _wait_until_ended(run_path, raw, grace if sig == signal.SIGTERM else 5.0):
             break
     return _settled(run_path)
 
 
-def _wait_until_ended(run_path: Path, seconds: float) -> bool:
+def _signallable(raw: dict[str, Any]) -> bool:
+    """The run's own process, on this machine, and not this one (a run trained in-process)."""
+    return on_this_machine(raw) and same_process(raw) and raw["pid"] != os.getpid()
+
+
+def _wait_until_ended(run_path: Path, raw: dict[str, Any], seconds: float) -> bool:
+    """Until the run has recorded its end and its process is gone (so its last files, the
+    STOP file's removal included, are done), or `seconds` pass."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if judge_status(run_path, read_raw(run_path)) != "running":
+        ended = judge_status(run_path, read_raw(run_path)) != "running"
+        if ended and not _signallable(raw):
             return True
         time.sleep(_POLL)
     return False

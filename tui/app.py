@@ -373,13 +373,11 @@ class MnistApp(BrowseActions, App[None]):
     def _stop_runs(self, runs: list[Path], queue: bool, wait: bool = True) -> None:
         """stop_run each run (waiting for it, off the UI thread); with `queue`, the runner
         launches no more."""
-        from mlp_core import jobqueue
+        from mlp_core.jobqueue import stop_queue
         from mlp_core.runproc import stop_run
 
-        if queue:
-            stop_queue = getattr(jobqueue, "stop_queue", None)
-            if stop_queue is not None:
-                stop_queue(self.runs_dir)
+        if queue:  # the runner launches nothing more; its running jobs get their STOP file
+            stop_queue(self.runs_dir)
         for run in runs:
             status = stop_run(run, wait=wait)
             self.post_message(Stopped(run, status))
@@ -410,11 +408,10 @@ class MnistApp(BrowseActions, App[None]):
 
         def answered(answer: str | None) -> None:
             if answer == "stop":
-                from mlp_core import jobqueue
+                from mlp_core.jobqueue import stop_queue
                 from mlp_core.runproc import stop_run
 
-                stop_queue = getattr(jobqueue, "stop_queue", None)
-                if stop_queue is not None and queue_active:
+                if queue_active:
                     stop_queue(self.runs_dir)
                 for run in live:
                     stop_run(run, wait=False)  # STOP files: the runs end after their batch
