@@ -22,7 +22,9 @@ from mlp_core.checkpoint import load_checkpoint
 from mlp_core.config import preset
 from mlp_core.events import EpochEnd, Finished, RunStarted
 from mlp_core.jobqueue import Runner, cancel_job, enqueue, list_jobs
+from mlp_core.liveness import read_raw
 from mlp_core.ray_executor import JobFailed, RayExecutor
+from mlp_core.runproc import _signallable
 from mlp_core.runs import load_run, read_metrics
 from tests.conftest import make_tiny_dataset
 
@@ -143,6 +145,9 @@ def test_cancelled_job_ends_stopped_with_whole_checkpoints(executor, tmp_path):
     last = load_checkpoint(Path(end.run_dir) / "checkpoints" / "last.safetensors")
     assert last.epoch == metrics[-1]["epoch"] == end.epochs_done
     assert load_run(Path(end.run_dir)).status == "stopped"
+    # The driver runs every job: stop_run must never signal it for one run (it signals only
+    # the process run.json names, checked by its start time).
+    assert not same_process(read_raw(Path(end.run_dir)))
 
 
 def _stop_after_first_epoch(executor, runs_dir):
