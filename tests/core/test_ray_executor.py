@@ -22,9 +22,8 @@ from mlp_core.checkpoint import load_checkpoint
 from mlp_core.config import preset
 from mlp_core.events import EpochEnd, Finished, RunStarted
 from mlp_core.jobqueue import Runner, cancel_job, enqueue, list_jobs
-from mlp_core.liveness import read_raw
+from mlp_core.liveness import read_raw, same_process
 from mlp_core.ray_executor import JobFailed, RayExecutor
-from mlp_core.runproc import _signallable
 from mlp_core.runs import load_run, read_metrics
 from tests.conftest import make_tiny_dataset
 
