@@ -26,8 +26,8 @@ from mlp_core.runproc import (
     stop_run,
 )
 from mlp_core.runs import RunError
-from tui.cli_commands import ProgressLine, print_event
 from tui.cli_common import EXIT_DIVERGED, EXIT_RUN_FAILED, fail, print_json
+from tui.cli_print import ProgressLine, print_event
 
 #: How often `attach` reads the run folder (the run writes its progress 4 times a second).
 POLL_SECONDS = 0.25
