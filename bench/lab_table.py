@@ -6,7 +6,8 @@
 
 The lab trained 784 -> h -> 10 from N(0, 1) weights and biases with plain SGD, pixels in
 [0, 1] and no validation split, and reported the test accuracy after the last epoch. Each row
-runs twice as ordinary runs through the sweep engine (`mlp_core.sweep`):
+runs twice as ordinary runs of `train()`, one after another in this process (so that
+`--threads` and `--subset` apply; the queue's run processes would load the whole data set):
 
 - lab settings: the `lab` preset with the row's hidden, lr, batch and epochs;
 - our defaults: the `default` preset (He init, Nesterov momentum 0.9, weight decay 5e-4, cosine
@@ -36,8 +37,8 @@ from machine import cpu_model  # bench/machine.py: scripts run from bench/ on sy
 from data.mnist import Dataset, load_dataset
 from mlp_core.config import TrainConfig, preset
 from mlp_core.device import describe_device, resolve_device
-from mlp_core.events import EpochEnd
-from mlp_core.sweep import Job, JobEvent, JobFinished, JobQueue, Sweep
+from mlp_core.events import Diverged, EpochEnd, Finished
+from mlp_core.trainer import train
 
 #: (hidden, lr, batch, epochs, the lab's test accuracy in %), as the lab reported them.
 LAB_ROWS = (
@@ -64,6 +65,39 @@ class Entry:
     settings: str
     config: TrainConfig
     job_id: int = 0
+
+
+@dataclass
+class Job:
+    """What one entry's run came to (the figures the table shows)."""
+
+    id: int
+    state: str = "waiting"
+    epochs_done: int = 0
+    seconds: float = 0.0
+    final_test_accuracy: float | None = None
+    test_accuracy_at_best: float | None = None
+
+
+def run_job(job: Job, config: TrainConfig, dataset: Dataset, runs_dir: Path) -> int | None:
+    """Train one entry, filling `job`; returns its best epoch (None when none)."""
+    started, best_epoch = time.perf_counter(), None
+    job.state = "running"
+    try:
+        for event in train(config, dataset, runs_dir=runs_dir):
+            if isinstance(event, EpochEnd):
+                job.epochs_done, job.final_test_accuracy = event.epoch, event.test_accuracy
+                if event.is_best:
+                    best_epoch, job.test_accuracy_at_best = event.epoch, event.test_accuracy
+            elif isinstance(event, Finished):
+                job.state = "done" if event.status == "finished" else "cancelled"
+            elif isinstance(event, Diverged):
+                job.state = "diverged"
+    except Exception as exc:  # one failed row must not end the table
+        job.state = "failed"
+        print(f"  failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+    job.seconds = time.perf_counter() - started
+    return best_epoch
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -249,38 +283,36 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     dataset = subset(load_dataset(), args.subset)
     entries = build_entries(args, len(dataset.train_labels))
-    queue = JobQueue()
-    for entry in entries:
-        entry.job_id = queue.add(entry.config)
+    jobs: dict[int, Job] = {}
+    for number, entry in enumerate(entries, start=1):
+        entry.job_id = number
+        jobs[number] = Job(number)
     header = header_lines(args, dataset, argv)
     runs_dir = args.runs_dir or Path(tempfile.mkdtemp(prefix="lab-table-"))
-    sweep = Sweep(queue, runs_dir=runs_dir, dataset=dataset, devices=[args.device], name="lab")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     best_epochs: dict[int, int] = {}
     print(f"{len(entries)} runs; table in {args.out}", flush=True)
     try:
-        for event in sweep.run():
-            if isinstance(event, JobEvent) and isinstance(event.event, EpochEnd):
-                if event.event.is_best:
-                    best_epochs[event.job_id] = event.event.epoch
-            elif isinstance(event, JobFinished):
-                entry = next(e for e in entries if e.job_id == event.job_id)
-                print(
-                    f"row {entry.row} {entry.settings:<7} {event.status:<9} "
-                    f"final {_percent(event.final_test_accuracy) or '-':>6}%  "
-                    f"{event.seconds:6.0f} s  ({time.perf_counter() - started:.0f} s so far)",
-                    flush=True,
-                )
-                jobs = {job.id: job for job in queue.jobs()}
-                args.out.write_text(render(entries, jobs, best_epochs, header), encoding="utf-8")
+        for entry in entries:
+            job = jobs[entry.job_id]
+            config = replace(entry.config, device=args.device)
+            best = run_job(job, config, dataset, runs_dir)
+            if best is not None:
+                best_epochs[job.id] = best
+            print(
+                f"row {entry.row} {entry.settings:<7} {job.state:<9} "
+                f"final {_percent(job.final_test_accuracy) or '-':>6}%  "
+                f"{job.seconds:6.0f} s  ({time.perf_counter() - started:.0f} s so far)",
+                flush=True,
+            )
+            args.out.write_text(render(entries, jobs, best_epochs, header), encoding="utf-8")
     except KeyboardInterrupt:
         print(f"interrupted; the table so far is in {args.out}", file=sys.stderr)
         return 130
     finally:
         if args.runs_dir is None:
             shutil.rmtree(runs_dir, ignore_errors=True)
-    jobs = {job.id: job for job in queue.jobs()}
     args.out.write_text(render(entries, jobs, best_epochs, header), encoding="utf-8")
     print(f"done in {time.perf_counter() - started:.0f} s; table in {args.out}")
     return 0

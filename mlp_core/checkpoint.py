@@ -50,6 +50,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_save
 
 from mlp_core.config import ConfigError, TrainConfig
+from mlp_core.files import METRIC_NUMBERS, os_error_reason
 from mlp_core.model import PARAMETER_NAMES, parameter_shapes
 
 FORMAT = "mnist-tui-checkpoint"
@@ -123,13 +124,6 @@ class Checkpoint:
             for name, tensor in self.tensors.items()
             if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
         ]
-
-
-def os_error_reason(exc: OSError) -> str:
-    """``no space left on device``: the system's words for an OSError, in lower case."""
-    if exc.errno:
-        return os.strerror(exc.errno).lower()
-    return str(exc) or type(exc).__name__
 
 
 def atomic_write(path: Path, payload: bytes) -> None:
@@ -368,19 +362,6 @@ def _parse_metadata(path: Path, metadata: dict[str, Any]) -> tuple[TrainConfig, 
         )
     _check_metrics(path, metrics, epoch)
     return config, epoch, metrics
-
-
-#: Figures of an epoch's metrics that must be numbers (or null) when present.
-METRIC_NUMBERS = (
-    "train_loss",
-    "val_loss",
-    "val_accuracy",
-    "test_loss",
-    "test_accuracy",
-    "lr",
-    "seconds",
-    "samples_per_second",
-)
 
 
 def _check_metrics(path: Path, metrics: Any, epoch: int) -> None:

@@ -118,6 +118,22 @@ def import_ray() -> Any:
     return ray
 
 
+def probe_address(address: str, timeout: float = 3.0) -> None:
+    """Refuse at once a HOST:PORT (or ray://HOST:PORT) nobody listens on: `ray.init` would
+    retry for minutes. "local" and "auto" are left to Ray (auto fails fast without a cluster)."""
+    import socket
+
+    if address in ("local", "auto"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ExecutorError(f"--ray {address}: expected local, auto or HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ExecutorError(f"cannot reach a Ray cluster at {address}: {exc}") from None
+
+
 def make_executor(spec: str | None, *, slots: int = 1, **options: Any) -> Executor:
     """`None` or "local": a LocalExecutor; "ray:ADDRESS" (auto, local, HOST:PORT, ray://...):
     a RayExecutor connected to that cluster (options go to it)."""
@@ -127,6 +143,7 @@ def make_executor(spec: str | None, *, slots: int = 1, **options: Any) -> Execut
     if kind != "ray" or not address:
         raise ExecutorError(f"unknown executor {spec!r}; expected local or ray:ADDRESS")
     import_ray()
+    probe_address(address)
     from mlp_core.ray_executor import RayExecutor
 
     return RayExecutor(address, **options)

@@ -295,10 +295,10 @@ def ensure_runner(
         return None
     pid_file = folder / "runner.pid"
     pid_file.unlink(missing_ok=True)
-    argv = ["mlp_core.jobqueue", "--runs-dir", str(runs_dir), "--pid-file", str(pid_file)]
-    argv += ["--devices", ",".join(devices)]
+    argv = ["mlp_core.jobqueue", "--runs-dir", str(Path(runs_dir).absolute())]
+    argv += ["--pid-file", str(pid_file.absolute()), "--devices", ",".join(devices)]
     if data_dir is not None:
-        argv += ["--data-dir", str(data_dir)]
+        argv += ["--data-dir", str(Path(data_dir).expanduser().absolute())]
     if executor:  # issue 9 hook: "ray:ADDRESS"
         argv += ["--executor", executor]
     if spawn_detached(argv, folder / "runner.log") != 0:
@@ -340,8 +340,9 @@ class Runner:
         data_dir: Path | None,
         executor: str | None = None,
     ) -> None:
-        self.runs_dir, self.data_dir = Path(runs_dir), data_dir
-        self.folder = queue_dir(runs_dir)
+        # Absolute: job files name run folders that any process, in any cwd, must find.
+        self.runs_dir, self.data_dir = Path(runs_dir).absolute(), data_dir
+        self.folder = queue_dir(self.runs_dir)
         self.remote: Any = None
         if executor:  # issue 9 hook: jobs as Ray tasks, this runner their driver
             from mlp_core.ray_runner import ExecutorSlots
@@ -452,7 +453,14 @@ def _main(argv: list[str] | None = None) -> int:
     (folder / RUNNER_FILE).write_text(json.dumps({**identity(), "executor": args.executor}))
     devices = [d.strip() for d in args.devices.split(",") if d.strip()]
     try:
-        Runner(args.runs_dir, devices, args.data_dir, args.executor).run()
+        try:
+            runner = Runner(args.runs_dir, devices, args.data_dir, args.executor)
+        except Exception as exc:  # issue 9 hook: e.g. no Ray cluster at that address
+            from mlp_core.ray_runner import fail_waiting
+
+            fail_waiting(args.runs_dir, exc)  # or every ensure_runner would spawn us again
+            raise
+        runner.run()
     finally:
         os.close(lock_fd)
     return 0

@@ -208,7 +208,10 @@ class RunMirror:
         self.info = create_run(runs_dir, config, device="ray (waiting for a worker)")
         self.path = self.info.path
         self.executor: dict[str, Any] = {"name": "ray", "address": address}
-        update_run_record(self.path, executor=self.executor)
+        # This process drives every job of the runner: a signal meant for this run (stop_run's
+        # fast path) would end them all. Without a start time it is never signalled; a stop
+        # goes through <run>/STOP, and liveness through the lock, as before.
+        update_run_record(self.path, executor=self.executor, start_time=None)
         self.history: list[EpochEnd] = []
 
     def follow(self, stream: Any, canceller: _Canceller) -> Iterator[Event]:

@@ -76,3 +76,20 @@ class ExecutorSlots:
         for thread in self.threads:
             thread.join()
         self.executor.close()
+
+
+def fail_waiting(runs_dir: Path, exc: BaseException) -> int:
+    """Mark every waiting job failed with the reason the executor could not be made (Ray not
+    reachable): the runner cannot run them, and a follower would otherwise spawn runner after
+    runner for them. Returns how many."""
+    from mlp_core import jobqueue
+
+    lines = str(exc).strip().splitlines()
+    reason = f"{type(exc).__name__}: {lines[0] if lines else 'no detail'}"
+    failed = 0
+    for job in jobqueue._on_disk(runs_dir):
+        if job.state == "waiting":
+            with contextlib.suppress(jobqueue.QueueError):
+                jobqueue._move(job, "failed", error=reason)
+                failed += 1
+    return failed

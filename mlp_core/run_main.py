@@ -19,7 +19,13 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Generator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlp_core.events import Event
+    from mlp_core.runproc import RunControl
 
 EXIT_SETUP = 2
 EXIT_FAILED = 1
@@ -72,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     return _train(events, control)
 
 
-def _start(args: argparse.Namespace, control: object):  # type: ignore[no-untyped-def]
+def _start(args: argparse.Namespace, control: RunControl) -> Generator[Event, None, None]:
     """Device lock, config, checkpoint, data set: everything that may fail before training."""
     from data import load_dataset
     from mlp_core.checkpoint import load_checkpoint
@@ -82,7 +88,7 @@ def _start(args: argparse.Namespace, control: object):  # type: ignore[no-untype
 
     if args.device_lock is not None:
         try:
-            control.device_lock_fd = try_lock(args.device_lock)  # type: ignore[attr-defined]
+            control.device_lock_fd = try_lock(args.device_lock)
         except LockBusy:
             raise RuntimeError(f"device lock {args.device_lock} is held: device busy") from None
     config = TrainConfig.from_dict(json.loads(args.config))
@@ -93,11 +99,11 @@ def _start(args: argparse.Namespace, control: object):  # type: ignore[no-untype
         dataset,
         runs_dir=args.runs_dir,
         start=start,
-        should_stop=control.should_stop,  # type: ignore[attr-defined]
+        should_stop=control.should_stop,
     )
 
 
-def _train(events, control) -> int:  # type: ignore[no-untyped-def]
+def _train(events: Generator[Event, None, None], control: RunControl) -> int:
     from mlp_core.events import Diverged, EpochEnd, Finished
 
     status = EXIT_FAILED

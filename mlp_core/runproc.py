@@ -127,12 +127,13 @@ def launch_run(
         raise LaunchError(one_line(exc)) from None
     token = uuid.uuid4().hex
     ticket, log = tickets / f"{token}.json", tickets / f"{token}.log"
-    argv = ["mlp_core.run_main", "--ticket", str(ticket), "--runs-dir", str(runs_dir)]
-    argv += ["--config", config.to_json()]
+    # Absolute paths: the child must not depend on the cwd it inherited.
+    argv = ["mlp_core.run_main", "--ticket", str(ticket.absolute())]
+    argv += ["--runs-dir", str(Path(runs_dir).absolute()), "--config", config.to_json()]
     options = {"--data-dir": data_dir, "--start": start, "--device-lock": device_lock}
     for flag, value in options.items():
         if value is not None:
-            argv += [flag, str(value)]
+            argv += [flag, str(Path(value).expanduser().absolute())]
     try:
         if spawn_detached(argv, log) != 0:
             raise LaunchError(_last_line(log) or "the run process could not start")
@@ -142,7 +143,7 @@ def launch_run(
             path.unlink(missing_ok=True)
     if "error" in answer:
         raise LaunchError(str(answer["error"]))
-    return Path(answer["run_dir"])
+    return Path(runs_dir) / Path(answer["run_dir"]).name  # as the caller named the runs folder
 
 
 def _await_ticket(ticket: Path, log: Path, timeout: float) -> dict[str, Any]:
@@ -261,21 +262,29 @@ def stop_run(run_path: Path, *, grace: float = 10.0, wait: bool = True) -> str:
     (run_path / STOP_FILE).write_text(f"stop asked at {time.time():.3f}\n", encoding="utf-8")
     if not wait:
         return "running"
-    if _wait_until_ended(run_path, grace):
+    if _wait_until_ended(run_path, raw, grace):
         return _settled(run_path)
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        if not (on_this_machine(raw) and same_process(raw)):
+        if not _signallable(raw):
             break  # another host, or the pid is no longer that process: no signal
         _kill(raw["pid"], sig)
-        if _wait_until_ended(run_path, grace if sig == signal.SIGTERM else 5.0):
+        if _wait_until_ended(run_path, raw, grace if sig == signal.SIGTERM else 5.0):
             break
     return _settled(run_path)
 
 
-def _wait_until_ended(run_path: Path, seconds: float) -> bool:
+def _signallable(raw: dict[str, Any]) -> bool:
+    """The run's own process, on this machine, and not this one (a run trained in-process)."""
+    return on_this_machine(raw) and same_process(raw) and raw["pid"] != os.getpid()
+
+
+def _wait_until_ended(run_path: Path, raw: dict[str, Any], seconds: float) -> bool:
+    """Until the run has recorded its end and its process is gone (so its last files, the
+    STOP file's removal included, are done), or `seconds` pass."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if judge_status(run_path, read_raw(run_path)) != "running":
+        ended = judge_status(run_path, read_raw(run_path)) != "running"
+        if ended and not _signallable(raw):
             return True
         time.sleep(_POLL)
     return False

@@ -42,6 +42,7 @@ from mlp_core.sweep import _new_sweep_dir
 SPEC_FILE = "search.json"
 STUDY_FILE = "study.db"
 LOCK_FILE = "controller.lock"
+SUMMARY_FILE = "summary.json"
 
 
 class SearchError(Exception):
@@ -371,12 +372,15 @@ class Search:
         from mlp_core.search_results import importances, state_counts
 
         best = _best_trial(self.study)
-        return SearchFinished(
+        finished = SearchFinished(
             str(self.sweep_dir), state_counts(self.study),
             best.number if best else None, best.value if best else None,
             dict(best.params) if best else {}, importances(self.study),
             seconds, self._stop.is_set(),
         )
+        # For readers that do not open the study (the app's queue view): the end in one file.
+        atomic_write(self.sweep_dir / SUMMARY_FILE, json.dumps(finished.to_dict()).encode())
+        return finished
 
 
 def _score(event: EpochEnd) -> float:

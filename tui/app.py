@@ -374,13 +374,11 @@ class MnistApp(BrowseActions, InspectActions, App[None]):
     def _stop_runs(self, runs: list[Path], queue: bool, wait: bool = True) -> None:
         """stop_run each run (waiting for it, off the UI thread); with `queue`, the runner
         launches no more."""
-        from mlp_core import jobqueue
+        from mlp_core.jobqueue import stop_queue
         from mlp_core.runproc import stop_run
 
-        if queue:
-            stop_queue = getattr(jobqueue, "stop_queue", None)
-            if stop_queue is not None:
-                stop_queue(self.runs_dir)
+        if queue:  # the runner launches nothing more; its running jobs get their STOP file
+            stop_queue(self.runs_dir)
         for run in runs:
             status = stop_run(run, wait=wait)
             self.post_message(Stopped(run, status))
@@ -411,11 +409,10 @@ class MnistApp(BrowseActions, InspectActions, App[None]):
 
         def answered(answer: str | None) -> None:
             if answer == "stop":
-                from mlp_core import jobqueue
+                from mlp_core.jobqueue import stop_queue
                 from mlp_core.runproc import stop_run
 
-                stop_queue = getattr(jobqueue, "stop_queue", None)
-                if stop_queue is not None and queue_active:
+                if queue_active:
                     stop_queue(self.runs_dir)
                 for run in live:
                     stop_run(run, wait=False)  # STOP files: the runs end after their batch
@@ -625,10 +622,10 @@ class MnistApp(BrowseActions, InspectActions, App[None]):
     @_while_running
     def _jobs_changed(self, message: QueueView.JobsChanged) -> None:
         view = self.query_one(QueueView)
-        if message.rows and not self._queue_seen:  # a reopened app shows the queue as it is
+        if message.jobs and not self._queue_seen:  # a reopened app shows the queue as it is
             self._queue_seen = True
             view.display = True
-        elif not message.rows:  # cleared, here or elsewhere: out of the way
+        elif not message.jobs:  # cleared, here or elsewhere: out of the way
             self._queue_seen = False
             view.display = False
         if not view.words():

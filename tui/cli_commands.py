@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import argparse
 import math
-import shutil
 import sys
 from collections.abc import Generator
-from typing import TextIO
+from pathlib import Path
 
 import torch
 
 from data import DatasetError, load_dataset
 from mlp_core import (
     CheckpointError,
-    CheckpointSaved,
     DeviceError,
     Diverged,
     EpochEnd,
@@ -34,53 +32,9 @@ from mlp_core.runproc import RunControl
 from mlp_core.runs import RunError, check_runs_dir, list_runs, run_summary
 from mlp_core.text import printable
 from tui.cli_common import EXIT_DIVERGED, EXIT_INTERRUPTED, config_from_args, fail, print_json
+from tui.cli_print import ProgressLine, _percent, format_epoch, print_event  # noqa: F401
 
 CORE_ERRORS = (DatasetError, DeviceError, CheckpointError, TrainingError, RunError)
-
-
-def _percent(value: float | None) -> str:
-    return "   -   " if value is None else f"{100 * value:6.2f}%"
-
-
-def format_epoch(event: EpochEnd, epochs: int) -> str:
-    """One readable line per epoch."""
-    val = ""
-    if event.val_accuracy is not None:
-        val = f"  val loss {event.val_loss:.4f} acc {_percent(event.val_accuracy)}"
-    return (
-        f"epoch {event.epoch:>3}/{epochs}  train loss {event.train_loss:.4f}{val}"
-        f"  test loss {event.test_loss:.4f} acc {_percent(event.test_accuracy)}"
-        f"  lr {event.lr:.3g}  {event.seconds:.1f}s  {event.samples_per_second / 1000:.1f}k/s"
-        + ("  *best" if event.is_best else "")
-    )
-
-
-class ProgressLine:
-    """A one-line progress bar redrawn in place, only when stdout is a terminal."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.enabled = stream.isatty()
-        self.shown = False
-
-    def show(self, event: Progress, epochs: int) -> None:
-        if not self.enabled:
-            return
-        width = max(10, min(40, shutil.get_terminal_size().columns - 60))
-        filled = int(width * event.step / event.steps)
-        bar = "█" * filled + "·" * (width - filled)
-        self.stream.write(
-            f"\repoch {event.epoch:>3}/{epochs} {bar} {event.step}/{event.steps}"
-            f"  loss {event.train_loss:.4f}  {event.samples_per_second / 1000:.1f}k/s"
-            f"  {event.eta_seconds:4.0f}s left "
-        )
-        self.stream.flush()
-        self.shown = True
-
-    def clear(self) -> None:
-        if self.shown:
-            self.stream.write("\r\033[K")
-            self.shown = False
 
 
 def train_command(args: argparse.Namespace) -> int:
@@ -178,36 +132,6 @@ class _EventPrinter:
         return EXIT_INTERRUPTED
 
 
-def print_event(event: Event, epochs: int, progress: ProgressLine) -> None:
-    """One event as `train` shows it (shared with `attach`)."""
-    if isinstance(event, RunStarted):
-        resumed = f", resuming after epoch {event.start_epoch}" if event.start_epoch else ""
-        print(f"run {event.run_name} on {event.device}{resumed}")
-        print(
-            f"data {event.dataset}: {event.train_size} train, {event.val_size} validation, "
-            f"{event.test_size} test; {event.steps_per_epoch} batches per epoch"
-        )
-        if event.note:
-            print(f"note: {event.note}")
-    elif isinstance(event, Progress):
-        progress.show(event, epochs)
-    elif isinstance(event, EpochEnd):
-        print(format_epoch(event, epochs), flush=True)
-    elif isinstance(event, CheckpointSaved):
-        pass  # one line per epoch is enough; --json lists every file written
-    elif isinstance(event, Diverged):
-        kept = event.last_good_checkpoint or "none (no epoch finished)"
-        print(f"diverged: {event.reason}; last good checkpoint: {kept}", file=sys.stderr)
-    elif isinstance(event, Finished):
-        best = ""
-        if event.best_epoch is not None:
-            val = f"val {_percent(event.best_val_accuracy)}, " if event.best_val_accuracy else ""
-            test = _percent(event.test_accuracy_at_best)
-            best = f"; best epoch {event.best_epoch} ({val}test {test})"
-        print(f"{event.status} after {event.epochs_done} epochs in {event.seconds:.1f}s{best}")
-        print(f"saved in {event.run_dir}")
-
-
 def runs_command(args: argparse.Namespace) -> int:
     """`mnist-tui runs`: one row per run, newest first."""
     try:
@@ -224,6 +148,9 @@ def runs_command(args: argparse.Namespace) -> int:
         return 0
     descending = args.reverse if args.reverse is not None else args.sort in ("name", "val", "test")
     rows = sort_rows([run_summary(run) for run in runs], args.sort, descending)
+    for row in rows:
+        if row.get("status") == "running":
+            row["status"] = live_status(args.runs_dir / str(row["name"]))
     columns = ("name", "config", "epochs", "best val", "test at best", "time", "status")
     table = [[printable(_cell(row, column)) for column in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in table)) for i, c in enumerate(columns)]
@@ -252,6 +179,18 @@ def _cell(row: dict[str, object], column: str) -> str:
         seconds = row.get("seconds")
         return f"{seconds:.0f}s" if isinstance(seconds, float) else "-"
     return str(row.get("status", ""))
+
+
+def live_status(run_dir: Path) -> str:
+    """"running" with where the run is, from its progress file (epoch, % of it)."""
+    import json
+
+    try:
+        progress = json.loads((run_dir / "progress.json").read_text(encoding="utf-8"))
+        share = 100 * progress["step"] // progress["steps"]
+        return f"running (epoch {progress['epoch']}, {share}%)"
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+        return "running"
 
 
 #: `mnist-tui runs --sort` keys: the run_summary field each sorts by.

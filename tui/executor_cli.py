@@ -46,9 +46,10 @@ def ray_spec(args: argparse.Namespace) -> str | None:
     address = getattr(args, "ray", None)
     if not address:
         return None
-    from mlp_core.executors import import_ray
+    from mlp_core.executors import import_ray, probe_address
 
     import_ray()
+    probe_address(address)
     return f"ray:{address}"
 
 

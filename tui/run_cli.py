@@ -16,7 +16,7 @@ import sys
 import time
 
 from mlp_core.config import TrainConfig
-from mlp_core.events import Diverged, Finished, Progress, RunClosed, RunStarted
+from mlp_core.events import Diverged, Event, Finished, Progress, RunClosed, RunStarted
 from mlp_core.runproc import (
     LaunchError,
     RunFollower,
@@ -26,8 +26,8 @@ from mlp_core.runproc import (
     stop_run,
 )
 from mlp_core.runs import RunError
-from tui.cli_commands import ProgressLine, print_event
 from tui.cli_common import EXIT_DIVERGED, EXIT_RUN_FAILED, fail, print_json
+from tui.cli_print import ProgressLine, print_event
 
 #: How often `attach` reads the run folder (the run writes its progress 4 times a second).
 POLL_SECONDS = 0.25
@@ -84,14 +84,8 @@ def attach_command(args: argparse.Namespace) -> int:
                     epochs = event.epochs
                 if args.json:
                     print_json(event.to_dict())
-                    continue
-                if not isinstance(event, Progress):
-                    progress.clear()
-                if isinstance(event, RunClosed):
-                    print(f"run {event.status}: {event.reason}", file=sys.stderr)
                 else:
-                    print_event(event, epochs, progress)
-                    sys.stdout.flush()
+                    _show(event, epochs, progress)
                 if isinstance(event, Finished):
                     return 0
                 if isinstance(event, Diverged):
@@ -106,3 +100,13 @@ def attach_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 0
+
+
+def _show(event: Event, epochs: int, progress: ProgressLine) -> None:
+    if not isinstance(event, Progress):
+        progress.clear()
+    if isinstance(event, RunClosed):
+        print(f"run {event.status}: {event.reason}", file=sys.stderr)
+    else:
+        print_event(event, epochs, progress)
+        sys.stdout.flush()

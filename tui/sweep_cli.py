@@ -127,6 +127,11 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         )
     except OSError as exc:
         return fail(f"{exc.filename or 'file'}: {exc.strerror or exc}")
+    from mlp_core.runproc import logind_warning
+
+    hint = logind_warning()
+    if hint:
+        print(hint, file=sys.stderr)
     if args.detach:
         _out(args, f"queued in {follower.sweep_dir}; the jobs train on without this command")
         return EXIT_OK
@@ -213,6 +218,7 @@ class SweepFollower:
         )
         followers: dict[int, RunFollower] = {}
         ended: set[int] = set()
+        next_check = time.monotonic() + 5.0
         while len(ended) < len(rows):
             reconcile(self.runs_dir)
             rows = self.rows()
@@ -227,10 +233,11 @@ class SweepFollower:
                 if row.state in FINAL_STATES and row.id not in ended:
                     ended.add(row.id)
                     yield row.finished_event()
-            if any(r.state == "waiting" for r in rows):
+            if any(r.state == "waiting" for r in rows) and time.monotonic() > next_check:
                 ensure_runner(  # if it died
                     self.runs_dir, self.devices, data_dir=self.data_dir, executor=self.executor
                 )
+                next_check = time.monotonic() + 5.0  # a runner takes a moment to lock
             time.sleep(0.2)
         csv_path, md_path = write_sweep_results(self.runs_dir, self.name)
         yield SweepFinished(

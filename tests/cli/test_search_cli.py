@@ -155,3 +155,19 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state not in ("Z", "X")
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [("127.0.0.1:1", "cannot reach a Ray cluster at 127.0.0.1:1"),
+     ("nohost", "expected local, auto or HOST:PORT")],
+)
+@pytest.mark.parametrize("command", ["sweep", "search"])
+def test_unreachable_ray_address_is_one_error_before_anything_is_queued(
+    tmp_path, capsys, command, address, message
+) -> None:
+    grid = ["--lr", "0.01..0.1"] if command == "search" else ["--lr", "0.01,0.1"]
+    assert main([command, *grid, "--ray", address, "--runs-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "queue").exists() and not (tmp_path / "sweeps").exists()

@@ -138,3 +138,23 @@ def test_ctrl_c_stops_cleanly_with_130(tmp_path: Path, tiny_data_dir: Path) -> N
     assert states == ["cancelled", "cancelled"]  # queued jobs would outlive the command
     run_json = json.loads(next(tmp_path.glob("*/run.json")).read_text())
     assert run_json["status"] == "stopped"
+
+
+def test_detach_queues_the_jobs_and_they_train_on(tmp_path: Path, tiny_data_dir: Path) -> None:
+    from mlp_core.jobqueue import list_jobs
+
+    done = subprocess.run(
+        _sweep_command(*TINY, "--seed", "0,1", "--detach", *_dirs(tmp_path, tiny_data_dir)),
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == EXIT_OK, done.stderr
+    assert "queued in" in done.stdout
+    deadline = time.monotonic() + 120
+    while [job.state for job in list_jobs(tmp_path)] != ["done", "done"]:
+        assert time.monotonic() < deadline, [job.state for job in list_jobs(tmp_path)]
+        time.sleep(0.1)
+    csv_path = next((tmp_path / "sweeps").glob("*/results.csv"))
+    deadline = time.monotonic() + 30
+    while "done" not in csv_path.read_text() or csv_path.read_text().count("done") < 2:
+        assert time.monotonic() < deadline, csv_path.read_text()  # written by the runner
+        time.sleep(0.1)

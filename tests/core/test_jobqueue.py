@@ -108,9 +108,10 @@ def test_a_grid_survives_its_runner_being_killed(tmp_path: Path, tiny_data_dir: 
     wait_for(lambda: not jobqueue.runner_alive(runs), 5, "the runner lock to be free")
     assert file_locked(runs / "queue" / "device-cpu.lock")  # held by the run, not the runner
     wait_for(lambda: load_run(running.run_dir).status == "finished", 120, "the job to finish")
+    lock = runs / "queue" / "device-cpu.lock"
+    wait_for(lambda: not file_locked(lock), 30, "the run's exit to free its device")
     time.sleep(0.5)  # no runner: nothing else starts
     assert states(runs) == ["done", "waiting", "waiting", "waiting"]
-    assert not file_locked(runs / "queue" / "device-cpu.lock")
     second_runner = ensure_runner(runs, ["cpu", "auto"], data_dir=tiny_data_dir)  # one device
     assert second_runner is not None and second_runner != first_runner
     wait_for(lambda: list_jobs(runs)[1].run_dir, 60, "a waiting job to start")

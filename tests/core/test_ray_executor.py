@@ -22,6 +22,7 @@ from mlp_core.checkpoint import load_checkpoint
 from mlp_core.config import preset
 from mlp_core.events import EpochEnd, Finished, RunStarted
 from mlp_core.jobqueue import Runner, cancel_job, enqueue, list_jobs
+from mlp_core.liveness import read_raw, same_process
 from mlp_core.ray_executor import JobFailed, RayExecutor
 from mlp_core.runs import load_run, read_metrics
 from tests.conftest import make_tiny_dataset
@@ -143,6 +144,9 @@ def test_cancelled_job_ends_stopped_with_whole_checkpoints(executor, tmp_path):
     last = load_checkpoint(Path(end.run_dir) / "checkpoints" / "last.safetensors")
     assert last.epoch == metrics[-1]["epoch"] == end.epochs_done
     assert load_run(Path(end.run_dir)).status == "stopped"
+    # The driver runs every job: stop_run must never signal it for one run (it signals only
+    # the process run.json names, checked by its start time).
+    assert not same_process(read_raw(Path(end.run_dir)))
 
 
 def _stop_after_first_epoch(executor, runs_dir):
@@ -208,3 +212,31 @@ def test_queue_runner_drives_jobs_on_ray_and_a_cancel_stops_one(executor, tmp_pa
     stopped = next(j for j in list_jobs(tmp_path) if j.id == jobs[0].id)
     last = load_checkpoint(stopped.run_dir / "checkpoints" / "last.safetensors")
     assert last.epoch == read_metrics(stopped.run_dir)[-1]["epoch"] < 500
+
+
+def test_search_trials_run_on_ray(executor, tmp_path):
+    """The search controller with the Ray executor: two slots, every trial mirrored here."""
+    from mlp_core.search import Search, SearchSpec, TrialFinished
+    from mlp_core.search_space import parse_space
+
+    base = _config(epochs=1)
+    spec = SearchSpec(base, parse_space({"lr": "0.02..0.1:log"}, base), trials=3, prune=False)
+    search = Search(spec, runs_dir=tmp_path, dataset=make_tiny_dataset(), executor=executor)
+    try:
+        ended = [e for e in search.run() if isinstance(e, TrialFinished)]
+    finally:
+        search.close()
+    assert sorted(e.number for e in ended) == [0, 1, 2]
+    assert all(e.state == "complete" for e in ended)
+    for trial in ended:
+        assert _record(str(tmp_path / trial.run_name))["executor"]["name"] == "ray"
+
+
+def test_a_runner_that_cannot_make_its_executor_fails_the_waiting_jobs(tmp_path):
+    from mlp_core.ray_runner import fail_waiting
+
+    jobs = enqueue(tmp_path, [_config(epochs=1)])
+    assert fail_waiting(tmp_path, ConnectionError("no cluster\nmore")) == 1
+    (job,) = list_jobs(tmp_path)
+    assert job.id == jobs[0].id and job.state == "failed"
+    assert job.error == "ConnectionError: no cluster"

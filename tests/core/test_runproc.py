@@ -77,12 +77,15 @@ def test_a_detached_run_finishes_after_its_parent_is_gone(tmp_path: Path, tiny_d
     assert record["pid"] != os.getpid() and record["boot_id"] and record["hostname"]
     assert isinstance(record["start_time"], int) and isinstance(record["heartbeat"], float)
     wait_for(lambda: load_run(run).status == "finished", 120, "the run to finish")
+    wait_for(lambda: process_start_time(record["pid"]) is None, 30, "the process to exit")
     assert [row["epoch"] for row in read_metrics(run)] == [1, 2, 3, 4, 5, 6]
     assert "finished after 6 epochs" in (run / "stdout.log").read_text()
     assert not list((tmp_path / "runs" / ".launch").iterdir())  # the ticket is cleaned up
 
 
-def test_the_run_process_is_detached(tmp_path: Path, tiny_data_dir: Path):
+def test_the_run_is_detached_refuses_a_second_trainer_and_stops_on_stop_run(
+    tmp_path: Path, tiny_data_dir: Path
+):
     run = long_run(tmp_path, tiny_data_dir)
     pid = raw(run)["pid"]
     stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -92,14 +95,31 @@ def test_the_run_process_is_detached(tmp_path: Path, tiny_data_dir: Path):
     assert os.readlink(f"/proc/{pid}/fd/0") == "/dev/null"
     assert os.readlink(f"/proc/{pid}/fd/1") == str(run / "stdout.log")
     assert load_run(run).status == "running"
+    os.kill(pid, signal.SIGSTOP)  # frozen, so that last.safetensors stays its latest epoch
+    try:
+        with pytest.raises(LaunchError, match="still training"):  # the lock refuses a resume
+            launch_run(tmp_path / "runs", tiny(epochs=100000), data_dir=tiny_data_dir,
+                       start=run / "checkpoints" / "last.safetensors")  # fmt: skip
+        assert load_run(run).status == "running"  # frozen, but alive: its lock is held
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert stop_run(run, grace=30) == "stopped"
+    assert raw(run)["status"] == "stopped"
+    assert not (run / "STOP").exists() and not (run / "progress.json").exists()
+    assert "stopped" in (run / "stdout.log").read_text()
 
 
 def test_kill_9_reads_interrupted_within_2_s_and_resume_works(
     tmp_path: Path, tiny_data_dir: Path
 ):
     run = long_run(tmp_path, tiny_data_dir)
-    os.kill(raw(run)["pid"], signal.SIGKILL)
+    pid = raw(run)["pid"]
+    os.kill(pid, signal.SIGKILL)
     wait_for(lambda: load_run(run).status == "interrupted", 2.0, "interrupted after kill -9")
+    wait_for(lambda: process_start_time(pid) is None, 10, "the process to be gone")
+    assert raw(run)["status"] == "running"  # it could not say so itself
+    assert stop_run(run) == "interrupted"  # a stop of a dead run is never a silent no-op
+    assert raw(run)["status"] == "interrupted"
     last = load_checkpoint(run / "checkpoints" / "last.safetensors")
     resumed = launch_run(
         tmp_path / "runs",
@@ -110,27 +130,6 @@ def test_kill_9_reads_interrupted_within_2_s_and_resume_works(
     assert resumed == run  # continued in place
     wait_for(lambda: load_run(run).status == "finished", 60, "the resumed run to finish")
     assert read_metrics(run)[-1]["epoch"] == last.epoch + 2
-
-
-def test_resuming_a_run_still_training_is_refused(tmp_path: Path, tiny_data_dir: Path):
-    run = long_run(tmp_path, tiny_data_dir)
-    last = load_checkpoint(run / "checkpoints" / "last.safetensors")
-    with pytest.raises(LaunchError, match="still training"):
-        launch_run(
-            tmp_path / "runs",
-            tiny(epochs=100000),
-            data_dir=tiny_data_dir,
-            start=Path(last.path),
-        )
-    assert load_run(run).status == "running"
-
-
-def test_stop_run_writes_stop_and_the_run_ends_stopped(tmp_path: Path, tiny_data_dir: Path):
-    run = long_run(tmp_path, tiny_data_dir)
-    assert stop_run(run, grace=30) == "stopped"
-    assert raw(run)["status"] == "stopped"
-    assert not (run / "STOP").exists() and not (run / "progress.json").exists()
-    assert "stopped" in (run / "stdout.log").read_text()
 
 
 def test_a_stop_file_alone_stops_the_run(tmp_path: Path, tiny_data_dir: Path):
@@ -145,17 +144,6 @@ def test_sigterm_and_sighup_stop_it_cleanly(tmp_path: Path, tiny_data_dir: Path,
     os.kill(raw(run)["pid"], sig)
     wait_for(lambda: load_run(run).status == "stopped", 30, f"stopped by signal {sig}")
     assert load_checkpoint(run / "checkpoints" / "last.safetensors").epoch >= 1
-
-
-def test_stop_of_a_dead_run_marks_it_interrupted(tmp_path: Path, tiny_data_dir: Path):
-    run = long_run(tmp_path, tiny_data_dir)
-    pid = raw(run)["pid"]
-    os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: process_start_time(pid) is None, 10, "the process to die")
-    assert raw(run)["status"] == "running"  # it could not say so itself
-    assert stop_run(run) == "interrupted"
-    assert raw(run)["status"] == "interrupted"  # recorded: never a silent no-op
-    assert stop_run(run) == "interrupted"
 
 
 def test_a_run_that_ignores_stop_is_killed_after_the_grace(tmp_path: Path, tiny_data_dir: Path):

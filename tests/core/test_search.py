@@ -87,6 +87,9 @@ def test_search_prunes_a_clearly_worse_trial_and_tabulates(tmp_path: Path) -> No
     finished = events[-1]
     assert finished.counts["pruned"] >= 1 and finished.best_number in (0, 1, 3)
     assert set(finished.importances) == {"lr", "hidden"}
+    summary = json.loads((search.sweep_dir / "summary.json").read_text())
+    assert summary["best_number"] == finished.best_number
+    assert summary["importances"] == finished.importances
 
 
 def test_no_prune_trains_every_trial_to_the_end(tmp_path: Path) -> None:

@@ -61,7 +61,8 @@ async def wait_until(pilot: Pilot, condition: object, timeout: float = 30) -> fl
     """Pause until condition() is true; the seconds it took."""
     started = time.monotonic()
     while not condition():  # type: ignore[operator]
-        assert time.monotonic() - started < timeout, "timed out waiting"
+        state = getattr(pilot.app, "run_state", "")
+        assert time.monotonic() - started < timeout, f"timed out waiting (state: {state})"
         await pilot.pause(0.02)
     return time.monotonic() - started
 
@@ -107,12 +108,17 @@ def screen_lines(app: MnistApp) -> list[str]:
 
 
 def past_run(runs_dir: Path, dataset: Dataset, epochs: int = 2, hidden: int = 24) -> Path:
-    """Train a tiny run headless (as `mnist-tui train` would) and return its folder."""
+    """Train a tiny run headless (as `mnist-tui train` would) and return its folder. It reads
+    the IDX files the app's runs read (`data_dir_for`), so it can be resumed from the app: a
+    run resumes only on the data set it was trained on."""
+    from data.mnist import load_dataset
+
     config = TrainConfig(
         hidden=hidden, epochs=epochs, batch_size=64, val_split=100, device="cpu", seed=3
     )
     run_dir = None
-    for event in train(config, dataset, runs_dir=runs_dir):
+    on_disk = load_dataset(data_dir_for(runs_dir, dataset))
+    for event in train(config, on_disk, runs_dir=runs_dir):
         run_dir = getattr(event, "run_dir", run_dir)
     assert run_dir is not None
     return Path(run_dir)

@@ -190,7 +190,7 @@ async def test_fork_fills_the_form_records_the_parent_and_resume_continues(
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: app.run_state == "finished", timeout=60)
         assert app.run_state == "finished" and app.start_from is None
-        child = next(p for p in runs_dir.iterdir() if p != parent)
+        child = next(p.parent for p in runs_dir.glob("*/run.json") if p.parent != parent)
         info = json.loads((child / "run.json").read_text())
         assert info["parent"]["run"] == parent.name and info["parent"]["epoch"] == 2
         assert info["config"]["lr"] == 0.01
@@ -207,4 +207,4 @@ async def test_fork_fills_the_form_records_the_parent_and_resume_continues(
         await wait_until(pilot, lambda: app.run_state == "finished", timeout=60)
         assert app.run_state == "finished"
         assert [m["epoch"] for m in read_metrics(parent)] == [1, 2, 3, 4]
-        assert len(list(runs_dir.iterdir())) == 2
+        assert len(list(runs_dir.glob("*/run.json"))) == 2

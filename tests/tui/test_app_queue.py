@@ -135,6 +135,35 @@ async def test_a_reopened_app_shows_the_queue_and_its_keys_act_on_the_files(
 
 
 @run_async
+async def test_ctrl_s_stops_the_queue_its_waiting_jobs_stay_waiting(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    import dataclasses
+    import time
+
+    from mlp_core.runs import load_run
+
+    runs_dir = tmp_path / "runs"
+    long = dataclasses.replace(BASE, epochs=300, batch_size=16)
+    jobs = enqueue(runs_dir, [long, long])
+    app = make_app(runs_dir, tiny_dataset)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(app, pilot)
+        view = app.query_one(QueueView)
+        await wait_until(pilot, lambda: view.row_count == 2)
+        app.action_run_queue()  # what `s` in the queue view asks for
+        await wait_until(pilot, lambda: app.live_run is not None, timeout=60)
+        followed = app.live_run
+        assert app.is_training and "queue 1/2" in app.sub_title
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: not app.is_training, timeout=20)
+        await wait_until(pilot, lambda: view.states.get(jobs[0].id) == "cancelled", timeout=10)
+        assert load_run(followed).status == "stopped"
+        time.sleep(1.5)  # the runner would have launched the next job by now
+        assert {job.id: job.state for job in list_jobs(runs_dir)}[jobs[1].id] == "waiting"
+
+
+@run_async
 async def test_the_status_line_comes_back_when_the_list_is_removed(
     tmp_path: Path, tiny_dataset: Dataset
 ) -> None:

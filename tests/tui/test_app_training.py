@@ -52,7 +52,7 @@ async def test_keyboard_form_trains_and_fills_table_charts_and_panel(
         assert [e for e, _ in accuracy["test"]] == [1, 2, 3]
         assert all(0 < value <= 100 for _, value in accuracy["val"])
 
-        runs = list((tmp_path / "runs").iterdir())
+        runs = [p.parent for p in (tmp_path / "runs").glob("*/run.json")]
         assert len(runs) == 1
         config = json.loads((runs[0] / "run.json").read_text())["config"]
         assert (config["hidden"], config["epochs"], config["val_split"]) == (32, 3, 100)
@@ -84,7 +84,7 @@ async def test_invalid_field_refuses_start_and_says_why(
         await pilot.press("ctrl+r")
         await pilot.pause(0.2)
         assert not app.is_training
-        assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+        assert not list((tmp_path / "runs").glob("*/run.json"))
         assert any("hidden must be positive" in n.message for n in app._notifications)
         assert app.focused is not None and app.focused.id == "field-hidden"
 

@@ -129,7 +129,7 @@ class QueueView(DataTable):
     INTERVAL = 1.0
 
     class JobsChanged(Message):
-        """The queue was read again: `rows` is every job, as shown."""
+        """The queue was read again: `jobs` is every job, as shown."""
 
         def __init__(self, rows: list[JobRow]) -> None:
             super().__init__()
