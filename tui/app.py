@@ -14,7 +14,7 @@ daemon thread (`tui.worker.load_backend`, posted back as a `BackendLoaded` messa
 
 What is global lives here: the layout, start, follow, stop and quit. The widgets own their
 actions: the queue view acts on the queue's files (`tui.widgets.queue`); the actions on the
-panel's runs and checkpoints are in `tui.app_browse`.
+panel's runs and checkpoints are a small controller the app holds (`tui.app_browse.RunActions`).
 
 Extension points:
 - `MnistApp.selected_run` / `selected_checkpoint`: what the checkpoint panel's cursor is on.
@@ -45,7 +45,7 @@ from textual.widgets import Button, Footer, Static
 from textual.worker import Worker, get_current_worker
 
 from mlp_core.config import PRESETS, ConfigError, TrainConfig
-from tui.app_browse import NARROW_WIDTH, BrowseActions
+from tui.app_browse import NARROW_WIDTH, RunActions
 from tui.app_inspect import InspectActions
 from tui.keys import APP_KEYS, PALETTE_COMMANDS
 from tui.messages import (
@@ -103,7 +103,7 @@ class MainScreen(Screen[None]):
             app.adapt_layout(event.size.width)
 
 
-class MnistApp(BrowseActions, InspectActions, App[None]):
+class MnistApp(App[None]):
     """Form on the left, charts, progress and results in the centre, checkpoints on the right."""
 
     CSS_PATH = "app.tcss"
@@ -156,10 +156,15 @@ class MnistApp(BrowseActions, InspectActions, App[None]):
         self._wake = threading.Event()
         #: The queue was started here: its running jobs are followed one after another.
         self._follow_queue = False
+        #: Queue jobs' runs already put on screen (each is followed once).
+        self._jobs_followed: set[Path] = set()
         self._queue_seen = False
         #: Devices chosen for the queue (a device list in the form), or None: the form's.
         self.queue_devices: list[str] | None = None
         self._epochs = 0
+        #: The actions on the panel's runs and checkpoints, and the state they share.
+        self.run_actions = RunActions(self)
+        self.inspect_actions = InspectActions(self.run_actions)
         self._was_narrow = False
         self._status_text = ""
         self._grid_shown = False
@@ -279,9 +284,9 @@ class MnistApp(BrowseActions, InspectActions, App[None]):
         except ConfigError as exc:
             self.notify(str(exc), title="Cannot start", severity="error")
             return
-        start, self.start_from = self.start_from, None
+        start, self.run_actions.start_from = self.run_actions.start_from, None
         if start is not None:
-            self._update_start_from()
+            self.run_actions.update_start_from()
         self.start_training(config, start=start)
 
     def start_training(self, config: TrainConfig, start: Path | None = None) -> None:
@@ -470,8 +475,8 @@ class MnistApp(BrowseActions, InspectActions, App[None]):
         self.query_one(ResultsTable).add_epoch(row)
         self.query_one(LossChart).set_history(self.history)
         self.query_one(AccuracyChart).set_history(self.history)
-        if self.live_run in self.compared:
-            self._show_compare()
+        if self.live_run in self.run_actions.compared:
+            self.run_actions.show_compare()
         self.query_one(EpochProgressBar).epoch_done(
             event.epoch, self._epochs, event.seconds, event.samples_per_second
         )
@@ -551,7 +556,7 @@ class MnistApp(BrowseActions, InspectActions, App[None]):
         if self.backend is None or self.backend.dataset is None:
             self.action_start()  # says why not
             return
-        if self.start_from is not None:
+        if self.run_actions.start_from is not None:
             self.notify(
                 "Queued jobs start from scratch: Escape in the form leaves fork/resume first.",
                 severity="warning",
@@ -634,14 +639,21 @@ class MnistApp(BrowseActions, InspectActions, App[None]):
         self._update_header()
 
     def _follow_next_job(self) -> None:
-        """With the queue started here, follow a running job when no live run is on screen."""
+        """With the queue started here, follow a running job when no live run is on screen;
+        a job that ran and ended between two looks at the queue is replayed instead (short
+        jobs can), so the screen always ends on the queue's latest job."""
         if not self._follow_queue or self.is_training:
             return
-        rows = self.query_one(QueueView).jobs
-        running = [r.run_dir for r in rows if r.state == "running" and r.run_dir is not None]
-        fresh = [run for run in running if run != self.live_run]
-        if fresh:
-            self.follow(fresh[0], lock=False)
+        jobs = [row for row in self.query_one(QueueView).jobs if row.run_dir is not None]
+        running = [row.run_dir for row in jobs if row.state == "running"]
+        ended = [row.run_dir for row in jobs if row.state not in ("waiting", "running")]
+        fresh = [run for run in running if run not in self._jobs_followed]
+        unseen = [run for run in ended if run not in self._jobs_followed]
+        target = fresh[0] if fresh else (unseen[-1] if unseen else None)
+        if target is not None:
+            self._jobs_followed.update(unseen)
+            self._jobs_followed.add(target)
+            self.follow(target, lock=False)
 
     def action_toggle_queue(self) -> None:
         """Show (and focus) the queue, or hide it when it has the focus."""
@@ -659,8 +671,8 @@ class MnistApp(BrowseActions, InspectActions, App[None]):
 
     @on(ConfigForm.Changed)
     def _form_changed(self) -> None:
-        if self.start_from is not None:
-            self._update_start_from()
+        if self.run_actions.start_from is not None:
+            self.run_actions.update_start_from()
         grid = self.query_one(ConfigForm).grid_text
         if grid:  # also here: under the buttons it can be out of sight at 80x24
             self.query_one("#status", Static).update(grid)
@@ -670,8 +682,8 @@ class MnistApp(BrowseActions, InspectActions, App[None]):
 
     @on(CheckpointPanel.MarksChanged)
     def _marks_changed(self, message: CheckpointPanel.MarksChanged) -> None:
-        self.compared = message.marked
-        self._show_compare()
+        self.run_actions.compared = message.marked
+        self.run_actions.show_compare()
         if len(message.marked) >= 2:
             self._status(f"comparing {len(message.marked)} runs · m on a marked run unmarks it")
         elif message.marked:
@@ -739,12 +751,69 @@ class MnistApp(BrowseActions, InspectActions, App[None]):
         if self.is_training:
             self.action_start()  # says why not
             return
-        self.start_from = self.selected_checkpoint
-        self._update_start_from()
+        self.run_actions.start_from = self.selected_checkpoint
+        self.run_actions.update_start_from()
         self.action_start()
 
     def action_rescan(self) -> None:
         self.query_one(CheckpointPanel).rescan()
+
+    # -- the panel's actions (keys and palette), handed to RunActions -----------------------
+
+    @property
+    def start_from(self) -> Path | None:
+        """The checkpoint the next Start continues from (fork or resume), or None."""
+        return self.run_actions.start_from
+
+    @property
+    def compared(self) -> list[Path]:
+        """The runs overlaid in the charts, in marking order."""
+        return self.run_actions.compared
+
+    def action_evaluate(self) -> None:
+        self.run_actions.evaluate()
+
+    def action_digits(self) -> None:
+        self.run_actions.digits()
+
+    def action_fork(self) -> None:
+        self.run_actions.fork()
+
+    def action_resume(self) -> None:
+        self.run_actions.resume()
+
+    def action_new_run(self) -> None:
+        self.run_actions.new_run()
+
+    def action_toggle_mark(self) -> None:
+        self.run_actions.toggle_mark()
+
+    def action_clear_marks(self) -> None:
+        self.run_actions.clear_marks()
+
+    def action_label(self) -> None:
+        self.run_actions.label()
+
+    def action_export_csv(self) -> None:
+        self.run_actions.export_csv()
+
+    def action_delete(self) -> None:
+        self.run_actions.delete()
+
+    def action_runs_table(self) -> None:
+        self.run_actions.runs_table()
+
+    def action_draw(self) -> None:
+        self.inspect_actions.draw()
+
+    def action_weights(self) -> None:
+        self.inspect_actions.weights()
+
+    def action_gradcheck(self) -> None:
+        self.inspect_actions.gradcheck()
+
+    def action_training_figures(self) -> None:
+        self.inspect_actions.training_figures()
 
     # -- layout ---------------------------------------------------------------------------
 

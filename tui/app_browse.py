@@ -1,9 +1,10 @@
-"""The app's actions on what the checkpoint panel's cursor is on: evaluate, fork or resume,
-compare, label, export, delete; and the runs table.
+"""The actions on what the checkpoint panel's cursor is on: evaluate, fork or resume, compare,
+label, export, delete; and the runs table.
 
-A mixin of `MnistApp` (it uses the app's widgets, `backend`, `selected_run` and
-`selected_checkpoint`); the keys are bound in `CheckpointPanel.BINDINGS` and in `MnistApp.KEYS`,
-and every action is in the command palette too (`MnistApp.EXTRA_COMMANDS`).
+`RunActions` is a small controller the app holds (not a mixin): it keeps the state these
+actions share (what Start continues from, the runs compared) and acts through the app's
+widgets. The keys are bound in `CheckpointPanel.BINDINGS` and `MnistApp.KEYS` to the app's
+`action_*` names, which hand over to it (so the command palette offers them too).
 """
 
 from __future__ import annotations
@@ -40,115 +41,121 @@ def legend_names(entries: list[RunEntry]) -> list[str]:
     return names
 
 
-class BrowseActions:
-    """Actions on the highlighted run or checkpoint (mixed into MnistApp)."""
+class RunActions:
+    """Actions on the highlighted run or checkpoint: one object the app holds (`app.runs`),
+    with its own state (what Start continues from, the runs compared), acting through the
+    app's widgets and screens."""
 
-    #: The checkpoint the next Start continues from (fork or resume), or None: a new run.
-    start_from: Path | None = None
-    #: Runs overlaid in the charts (two or more marked in the panel), in marking order.
-    compared: list[Path] = []  # noqa: RUF012 (replaced, never mutated)
+    def __init__(self, app: MnistApp) -> None:
+        self.app = app
+        #: The checkpoint the next Start continues from (fork or resume), or None: a new run.
+        self.start_from: Path | None = None
+        #: Runs overlaid in the charts (two or more marked in the panel), in marking order.
+        self.compared: list[Path] = []
 
     # -- what the cursor is on ----------------------------------------------------------
 
-    def _panel(self: MnistApp) -> CheckpointPanel:
-        return self.query_one(CheckpointPanel)
+    def _panel(self) -> CheckpointPanel:
+        return self.app.query_one(CheckpointPanel)
 
-    def _checkpoint_entry(self: MnistApp, path: Path) -> CheckpointEntry | None:
+    def _checkpoint_entry(self, path: Path) -> CheckpointEntry | None:
         entry = self._panel().run_entry(path.parent.parent)
         return next((c for c in entry.checkpoints if c.path == path), None) if entry else None
 
-    def _target_checkpoint(self: MnistApp) -> CheckpointEntry | None:
+    def _target_checkpoint(self) -> CheckpointEntry | None:
         """The highlighted checkpoint, or the highlighted run's best (else last) one."""
-        if self.selected_checkpoint is not None:
-            entry = self._checkpoint_entry(self.selected_checkpoint)
-        elif self.selected_run is not None:
-            run = self._panel().run_entry(self.selected_run)
+        if self.app.selected_checkpoint is not None:
+            entry = self._checkpoint_entry(self.app.selected_checkpoint)
+        elif self.app.selected_run is not None:
+            run = self._panel().run_entry(self.app.selected_run)
             readable = [c for c in run.checkpoints if c.error is None] if run else []
             entry = min(readable, key=lambda c: KIND_ORDER.get(c.kind, 3), default=None)
             if entry is None:
-                self.notify(f"{self.selected_run.name} has no readable checkpoint.")
+                self.app.notify(f"{self.app.selected_run.name} has no readable checkpoint.")
                 return None
         else:
-            self.notify("Highlight a run or a checkpoint in the panel first (ctrl+o).")
+            self.app.notify("Highlight a run or a checkpoint in the panel first (ctrl+o).")
             return None
         if entry is None:
-            self.notify("That checkpoint is gone; the panel reads the disk again.")
+            self.app.notify("That checkpoint is gone; the panel reads the disk again.")
             self._panel().rescan()
         return entry
 
-    def _target_run(self: MnistApp) -> Path | None:
-        if self.selected_run is None:
-            self.notify("Highlight a run in the panel first (ctrl+o).")
-        return self.selected_run
+    def _target_run(self) -> Path | None:
+        if self.app.selected_run is None:
+            self.app.notify("Highlight a run in the panel first (ctrl+o).")
+        return self.app.selected_run
 
-    def _dataset(self: MnistApp) -> Any:
-        return self.backend.dataset if self.backend is not None else None
+    def _dataset(self) -> Any:
+        return self.app.backend.dataset if self.app.backend is not None else None
 
     # -- inspect ------------------------------------------------------------------------
 
-    def action_evaluate(self: MnistApp) -> None:
+    def evaluate(self) -> None:
         """Evaluate the highlighted checkpoint (a run: its best) on the test set."""
         from tui.screens.evaluate import EvaluateScreen
 
         entry = self._target_checkpoint()
         if entry is not None:
-            self.push_screen(
-                EvaluateScreen(entry.path, self.data_dir, self.device, dataset=self._dataset())
+            self.app.push_screen(
+                EvaluateScreen(
+                    entry.path, self.app.data_dir, self.app.device, dataset=self._dataset()
+                )
             )
 
-    def action_digits(self: MnistApp) -> None:
+    def digits(self) -> None:
         """Page through the training and test digits."""
         from tui.screens.digits import DigitsScreen
 
-        self.push_screen(DigitsScreen(self.data_dir, dataset=self._dataset()))
+        self.app.push_screen(DigitsScreen(self.app.data_dir, dataset=self._dataset()))
 
     # -- fork and resume ----------------------------------------------------------------
 
-    def action_fork(self: MnistApp) -> None:
+    def fork(self) -> None:
         """Fill the form from the checkpoint's config; Start then trains a new run from it."""
         self._continue_from(resume=False)
 
-    def action_resume(self: MnistApp) -> None:
+    def resume(self) -> None:
         """Fill the form to continue the checkpoint's run for more epochs."""
         self._continue_from(resume=True)
 
-    def _continue_from(self: MnistApp, resume: bool) -> None:
+    def _continue_from(self, resume: bool) -> None:
         entry = self._target_checkpoint()
         if entry is None:
             return
         if entry.error is not None:
-            self.notify(f"{entry.path.name}: {entry.error}", severity="error")
+            self.app.notify(f"{entry.path.name}: {entry.error}", severity="error")
             return
-        if self.is_training:
-            self.notify("A run is in progress: the form is locked until it ends.")
+        if self.app.is_training:
+            self.app.notify("A run is in progress: the form is locked until it ends.")
             return
         try:
             config = TrainConfig.from_dict(entry.config)
         except (ConfigError, TypeError) as exc:
-            self.notify(f"{entry.path.name}: config not readable ({exc})", severity="error")
+            self.app.notify(f"{entry.path.name}: config not readable ({exc})", severity="error")
             return
         epoch = entry.epoch or 0
         if epoch >= config.epochs:  # the run ended there: as many epochs again
             config = dataclasses.replace(config, epochs=epoch + config.epochs)
-        form = self.query_one(ConfigForm)
+        form = self.app.query_one(ConfigForm)
         form.fill(config, keep_device=True)
         self.start_from = entry.path
-        self.show_form = True
-        if self.size.width < NARROW_WIDTH:  # the form takes the panel's turn
-            self.show_panel = False
-        self._update_start_from()
+        self.app.show_form = True
+        if self.app.size.width < NARROW_WIDTH:  # the form takes the panel's turn
+            self.app.show_panel = False
+        self.update_start_from()
         form.field("epochs" if resume else "lr").focus()
 
-    def action_new_run(self: MnistApp) -> None:
+    def new_run(self) -> None:
         """Leave fork/resume mode: Start makes a new run from scratch again."""
         if self.start_from is not None:
             self.start_from = None
-            self._update_start_from()
-            self.notify("Start trains a new run from scratch.")
+            self.update_start_from()
+            self.app.notify("Start trains a new run from scratch.")
 
-    def _update_start_from(self: MnistApp) -> None:
+    def update_start_from(self) -> None:
         """Say above Start what it continues from, and whether that is a resume or a fork."""
-        form = self.query_one(ConfigForm)
+        form = self.app.query_one(ConfigForm)
         path = self.start_from
         entry = self._checkpoint_entry(path) if path is not None else None
         if path is None or entry is None:
@@ -181,24 +188,24 @@ class BrowseActions:
 
     # -- compare ------------------------------------------------------------------------
 
-    def action_toggle_mark(self: MnistApp) -> None:
+    def toggle_mark(self) -> None:
         """Mark or unmark the highlighted run for comparison."""
         self._panel().action_toggle_mark()
 
-    def action_clear_marks(self: MnistApp) -> None:
+    def clear_marks(self) -> None:
         self._panel().clear_marks()
 
-    def _show_compare(self: MnistApp) -> None:
+    def show_compare(self) -> None:
         """Overlay the marked runs (two or more) in both charts; else the run on screen."""
         panel = self._panel()
         entries = [e for e in (panel.run_entry(p) for p in self.compared) if e and not e.error]
-        charts = (self.query_one(LossChart), self.query_one(AccuracyChart))
+        charts = (self.app.query_one(LossChart), self.app.query_one(AccuracyChart))
         if len(entries) < 2:
             for chart in charts:
                 chart.set_compare(None)
             return
         runs = [
-            (name, self.history if entry.path == self.live_run else entry.metrics)
+            (name, self.app.history if entry.path == self.app.live_run else entry.metrics)
             for name, entry in zip(legend_names(entries), entries, strict=True)
         ]
         for chart in charts:
@@ -206,7 +213,7 @@ class BrowseActions:
 
     # -- tidy ---------------------------------------------------------------------------
 
-    def action_label(self: MnistApp) -> None:
+    def label(self) -> None:
         """Edit the highlighted run's label and note."""
         from tui.screens.run_notes import RunNotesScreen
 
@@ -217,11 +224,13 @@ class BrowseActions:
         def saved(info: Any) -> None:
             if info is not None:
                 self._panel().rescan()
-                self.notify(f"{run.name}: label {info.label!r} saved" if info.label else "saved")
+                self.app.notify(
+                    f"{run.name}: label {info.label!r} saved" if info.label else "saved"
+                )
 
-        self.push_screen(RunNotesScreen(run), saved)
+        self.app.push_screen(RunNotesScreen(run), saved)
 
-    def action_export_csv(self: MnistApp) -> None:
+    def export_csv(self) -> None:
         """Write the highlighted run's metrics as CSV beside its metrics log."""
         from mlp_core.export import export_metrics_csv
         from mlp_core.runs import RunError
@@ -232,20 +241,20 @@ class BrowseActions:
         try:
             path = export_metrics_csv(run)
         except RunError as exc:
-            self.notify(str(exc), title="Export failed", severity="error")
+            self.app.notify(str(exc), title="Export failed", severity="error")
             return
-        self.notify(str(path), title="Metrics written as CSV", timeout=10)
+        self.app.notify(str(path), title="Metrics written as CSV", timeout=10)
 
-    def action_delete(self: MnistApp) -> None:
+    def delete(self) -> None:
         """Delete the highlighted checkpoint, or run, after a confirmation."""
         from tui.screens.confirm import ConfirmScreen
 
-        run, checkpoint = self.selected_run, self.selected_checkpoint
+        run, checkpoint = self.app.selected_run, self.app.selected_checkpoint
         if run is None:
-            self.notify("Highlight a run or a checkpoint in the panel first (ctrl+o).")
+            self.app.notify("Highlight a run or a checkpoint in the panel first (ctrl+o).")
             return
         if run in self._training_runs():
-            self.notify("That run is training: stop it first (ctrl+s).", severity="warning")
+            self.app.notify("That run is training: stop it first (ctrl+s).", severity="warning")
             return
         if checkpoint is not None:
             question = f"Delete the checkpoint {checkpoint.name} of {run.name}?"
@@ -256,22 +265,22 @@ class BrowseActions:
             if yes:
                 self._delete(run, checkpoint)
 
-        self.push_screen(ConfirmScreen(question, title="Delete"), answered)
+        self.app.push_screen(ConfirmScreen(question, title="Delete"), answered)
 
-    def _training_runs(self: MnistApp) -> set[Path]:
+    def _training_runs(self) -> set[Path]:
         """Every run judged running (by this app, the queue or another instance), and the
         folder of every queue job running now."""
         from tui.widgets.queue import QueueView
 
-        rows = self.query_one(QueueView).jobs
+        rows = self.app.query_one(QueueView).jobs
         queued = {r.run_dir for r in rows if r.state == "running" and r.run_dir is not None}
-        return set(self.live_runs()) | queued
+        return set(self.app.live_runs()) | queued
 
-    def _delete(self: MnistApp, run: Path, checkpoint: Path | None) -> None:
+    def _delete(self, run: Path, checkpoint: Path | None) -> None:
         from mlp_core.runs import RunError, delete_checkpoint, delete_run
 
         if run in self._training_runs():  # it started while the question was asked
-            self.notify("That run is training: stop it first (ctrl+s).", severity="warning")
+            self.app.notify("That run is training: stop it first (ctrl+s).", severity="warning")
             return
         try:
             if checkpoint is not None:
@@ -279,25 +288,25 @@ class BrowseActions:
             else:
                 delete_run(run)
         except RunError as exc:
-            self.notify(str(exc), title="Not deleted", severity="error")
+            self.app.notify(str(exc), title="Not deleted", severity="error")
             return
         gone = checkpoint or run
         start = self.start_from
         if start is not None and start.parent.parent == run and checkpoint in (None, start):
-            self.action_new_run()
-        self.notify(f"{gone.name} deleted")
+            self.new_run()
+        self.app.notify(f"{gone.name} deleted")
         self._panel().rescan()
 
     # -- the runs table -----------------------------------------------------------------
 
-    def action_runs_table(self: MnistApp) -> None:
+    def runs_table(self) -> None:
         """Every run in a sortable table; Enter loads one."""
         from tui.screens.runs_table import RunsScreen
 
         def chosen(path: Path | None) -> None:
             if path is not None:
                 self._panel().select_run(path)
-                self.selected_run, self.selected_checkpoint = path, None
-                self.show_run(path)
+                self.app.selected_run, self.app.selected_checkpoint = path, None
+                self.app.show_run(path)
 
-        self.push_screen(RunsScreen(self.runs_dir), chosen)
+        self.app.push_screen(RunsScreen(self.app.runs_dir), chosen)
