@@ -130,6 +130,9 @@ def kill_cases(data_dir: Path, reference: Path, work: Path, quick: bool) -> None
                 timeout=300,
                 env=ENV,
             )
+            if child.returncode == 0:  # e.g. "after-best #3" when epoch 3 is not a best
+                print(f"(not reached: {name})", flush=True)
+                continue
             if child.returncode != 137:
                 record(name, "problem", f"child exit {child.returncode}: {child.stderr[-200:]}")
                 continue
