@@ -112,16 +112,22 @@ def create_run(runs_dir: Path, config: TrainConfig, **extra: Any) -> RunInfo:
     try:
         (info.path / CHECKPOINT_DIR).mkdir()
         save_run_info(info)
-    except OSError as exc:
+    except (OSError, RunError) as exc:
         # A full disk at start: leave no folder without its run.json behind.
         shutil.rmtree(info.path, ignore_errors=True)
-        raise RunError(f"cannot create run folder {info.path}: {os_error_reason(exc)}") from exc
+        cause = exc.__cause__ if isinstance(exc, RunError) else exc
+        reason = os_error_reason(cause) if isinstance(cause, OSError) else str(exc)
+        raise RunError(f"cannot create run folder {info.path}: {reason}") from exc
     return info
 
 
 def save_run_info(info: RunInfo) -> None:
-    """Rewrite `run.json` atomically."""
-    atomic_write(info.path / RUN_FILE, json.dumps(info.to_json(), indent=2).encode())
+    """Rewrite `run.json` atomically; a failure (a full disk) is a RunError naming it."""
+    path = info.path / RUN_FILE
+    try:
+        atomic_write(path, json.dumps(info.to_json(), indent=2).encode())
+    except OSError as exc:
+        raise RunError(f"cannot write {path}: {os_error_reason(exc)}") from exc
 
 
 def append_metrics(run_path: Path, metrics: dict[str, Any]) -> None:
