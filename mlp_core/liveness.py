@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import socket
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -192,10 +193,26 @@ class RunLease:
             self._fd = None
 
 
+#: A run.json is a few kilobytes; more is not one of ours (runs.MAX_RUN_JSON_BYTES reads alike).
+_MAX_RAW_BYTES = 1 << 20
+
+
 def read_raw(run_path: Path) -> dict[str, Any]:
-    """run.json as a dict ({} when missing or torn)."""
+    """run.json as a dict ({} when missing, torn or not a plain file of ours).
+
+    Opened non-blocking and checked to be a regular file before reading: a FIFO named run.json
+    must never hang a reader (the heartbeat, a follower, `stop`)."""
     try:
-        raw = json.loads((run_path / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        fd = os.open(run_path / "run.json", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
         return {}
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_RAW_BYTES:
+            return {}
+        raw = json.loads(os.read(fd, _MAX_RAW_BYTES + 1).decode("utf-8"))
+    except (OSError, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return {}
+    finally:
+        os.close(fd)
     return raw if isinstance(raw, dict) else {}

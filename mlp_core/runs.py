@@ -141,11 +141,13 @@ def create_run(runs_dir: Path, config: TrainConfig, **extra: Any) -> RunInfo:
     try:
         (info.path / CHECKPOINT_DIR).mkdir()
         save_run_info(info)
-    except OSError as exc:
+    except (OSError, RunError) as exc:
         # A full disk at start: leave no folder without its run.json behind.
         lease.release()
         shutil.rmtree(info.path, ignore_errors=True)
-        raise RunError(f"cannot create run folder {info.path}: {os_error_reason(exc)}") from exc
+        cause = exc.__cause__ if isinstance(exc, RunError) else exc
+        reason = os_error_reason(cause) if isinstance(cause, OSError) else str(exc)
+        raise RunError(f"cannot create run folder {info.path}: {reason}") from exc
     info.lease = lease
     lease.start_heartbeat(beat)
     return info
@@ -181,14 +183,19 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def save_run_info(info: RunInfo) -> None:
-    """Rewrite `run.json` atomically; keys this version does not know are kept."""
-    with meta_lock(info.path):
-        on_disk = read_raw(info.path)
-        values = {**on_disk, **info.to_json()}
-        beat_on_disk = on_disk.get("heartbeat")
-        if isinstance(beat_on_disk, (int, float)) and beat_on_disk > (info.heartbeat or 0):
-            values["heartbeat"] = beat_on_disk  # the heartbeat thread wrote a newer one
-        atomic_write(info.path / RUN_FILE, json.dumps(values, indent=2).encode())
+    """Rewrite `run.json` atomically; keys this version does not know are kept. A failure (a
+    full disk) is a RunError naming the file."""
+    path = info.path / RUN_FILE
+    try:
+        with meta_lock(info.path):
+            on_disk = read_raw(info.path)
+            values = {**on_disk, **info.to_json()}
+            beat_on_disk = on_disk.get("heartbeat")
+            if isinstance(beat_on_disk, (int, float)) and beat_on_disk > (info.heartbeat or 0):
+                values["heartbeat"] = beat_on_disk  # the heartbeat thread wrote a newer one
+            atomic_write(path, json.dumps(values, indent=2).encode())
+    except OSError as exc:
+        raise RunError(f"cannot write {path}: {os_error_reason(exc)}") from exc
 
 
 def update_run_json(run_path: Path, **values: Any) -> dict[str, Any]:

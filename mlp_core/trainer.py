@@ -273,8 +273,15 @@ class _Run:
             self.info.label, self.info.note = on_disk.label, on_disk.note
         except RunError:
             pass  # run.json unreadable: rewrite it whole from memory
+        previous = self.info.status, self.info.error
         self.info.status, self.info.error = status, error
-        save_run_info(self.info)
+        try:
+            save_run_info(self.info)
+        except RunError:
+            # Not written (a full disk): the run is still what run.json says, so the error
+            # handler in train() still records the failure if it can.
+            self.info.status, self.info.error = previous
+            raise
 
     def try_set_status(self, status: str, error: str = "") -> None:
         """`set_status` while an error is being raised: a full disk must not hide that error."""

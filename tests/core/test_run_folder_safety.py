@@ -13,7 +13,7 @@ import pytest
 
 import mlp_core.runs as runs
 from data.mnist import Dataset
-from mlp_core import RunStarted, TrainConfig, train
+from mlp_core import RunStarted, TrainConfig, load_checkpoint, train
 from mlp_core.checkpoint import atomic_write
 from mlp_core.recovery import remove_leftover_temporaries
 from mlp_core.runs import RunError, append_metrics, create_run, load_run, read_metrics
@@ -120,3 +120,28 @@ def test_leftover_temporary_files_are_removed(tmp_path: Path) -> None:
 )
 def test_printable_strips_terminal_escapes(raw: str, shown: str) -> None:
     assert printable(raw) == shown
+
+
+def test_a_full_disk_for_the_final_status_names_run_json_and_a_resume_finishes_it(
+    tiny_dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_write, calls = runs.atomic_write, []
+
+    def full_on_second_status(path: Path, payload: bytes) -> None:
+        calls.append(path.name)
+        if calls.count("run.json") == 2:  # the first is the run's creation
+            _enospc()
+        real_write(path, payload)
+
+    monkeypatch.setattr(runs, "atomic_write", full_on_second_status)
+    config = TrainConfig(hidden=8, epochs=1, batch_size=64, val_split=100, device="cpu")
+    events = train(config, tiny_dataset, runs_dir=tmp_path, progress_interval=1e9)
+    run_dir = Path(next(events).run_dir)
+    with pytest.raises(RunError) as info:
+        list(events)
+    monkeypatch.undo()
+    assert str(info.value) == f"cannot write {run_dir / 'run.json'}: no space left on device"
+    assert [row["epoch"] for row in read_metrics(run_dir)] == [1]  # the epoch is kept
+    start = load_checkpoint(run_dir / "checkpoints" / "last.safetensors")
+    resumed = list(train(config, tiny_dataset, runs_dir=tmp_path, start=start))
+    assert resumed[-1].status == "finished" and load_run(run_dir).status == "finished"
