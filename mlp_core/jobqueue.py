@@ -364,6 +364,9 @@ class Runner:
             if not running and (not waiting or stopped):
                 break
             time.sleep(_TICK)
+        # The loop ends when list_jobs judges the last run ended, which can be after this
+        # tick's reconcile: record those ends (and the sweep's table) before exiting.
+        reconcile(self.runs_dir)
         (self.folder / STOP_FILE).unlink(missing_ok=True)
         if self.remote is not None:  # issue 9 hook
             self.remote.close()
