@@ -60,3 +60,36 @@ def tiny_dataset() -> Dataset:
 def tiny_data_dir(tmp_path: Path) -> Path:
     """A --data-dir holding the tiny set as gzip IDX files."""
     return write_dataset(tmp_path / "tiny-data", make_tiny_dataset())
+
+
+# -- a real checkpoint for the screens that look inside a network ------------------------------
+# Trained once per session on a subset of the bundled MNIST (10,000 images, h=64, 3 epochs: about
+# 93% on the test set, a few seconds on the CPU), so a drawn digit can be classified for real.
+# Here rather than in tests/tui/conftest.py: a second conftest module shadows this one for the
+# `from conftest import ...` of the helpers.
+
+
+@pytest.fixture(scope="session")
+def mnist_subset() -> Dataset:
+    import dataclasses
+
+    from data.mnist import load_dataset
+
+    full = load_dataset()
+    return dataclasses.replace(
+        full,
+        train_images=full.train_images[:10000],
+        train_labels=full.train_labels[:10000],
+        test_images=full.test_images[:1000],
+        test_labels=full.test_labels[:1000],
+    )
+
+
+@pytest.fixture(scope="session")
+def mnist_checkpoint(mnist_subset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from mlp_core.config import TrainConfig
+    from mlp_core.trainer import train
+
+    config = TrainConfig(hidden=64, epochs=3, batch_size=64, val_split=500, device="cpu")
+    events = list(train(config, mnist_subset, runs_dir=tmp_path_factory.mktemp("mnist-runs")))
+    return Path(events[0].run_dir) / "checkpoints" / "best.safetensors"

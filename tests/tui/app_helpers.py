@@ -42,7 +42,9 @@ def data_dir_for(runs_dir: Path, dataset: Dataset) -> Path:
     """`dataset` written as IDX files next to `runs_dir` (once), for the run processes."""
     from conftest import write_dataset
 
-    directory = runs_dir.parent / f"{runs_dir.name}-data"
+    # Named as the in-memory set is: a data folder's set is named after the folder, and the
+    # app's screens refuse a checkpoint trained on another set than the one they show.
+    directory = runs_dir.parent / dataset.name
     if not directory.is_dir():
         write_dataset(directory, dataset)
     return directory

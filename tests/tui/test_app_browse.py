@@ -144,7 +144,9 @@ async def test_panel_keys_evaluate_compare_label_export_delete_and_runs_table(
         await pilot.pause()
         assert "hidden ▲" in "\n".join(screen_lines(app))
         assert table_screen.chosen_path() == third  # the cursor stays on its run
-        await pilot.press("up", "enter")  # the first row: hidden 24, the newer run
+        await pilot.press("up")  # the first row: hidden 24, the newer run
+        await wait_until(pilot, lambda: table_screen.chosen_path() == newer)
+        await pilot.press("enter")
         await wait_until(pilot, lambda: app.run_state == "viewing finished run")
         assert app.selected_run == newer
         assert len(app.history) == 2
