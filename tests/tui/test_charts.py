@@ -15,7 +15,10 @@ from tui.colours import RUN_PALETTE, colours_for, run_colour, split_colour
 from tui.widgets.chart_data import StepSeries, epoch_ticks, fit_range, smooth
 from tui.widgets.charts import AccuracyChart, LossChart, MetricChart
 
-BRAILLE = range(0x2801, 0x2900)  # plotext's line cells (the blank braille cell excluded)
+#: Cells a curve is drawn with: plotext's "hd" quadrant blocks (the charts' line marker) and
+#: braille (its other fine marker), the blank cells excluded; ● is the dot of a single epoch.
+CURVE_CELLS = {*range(0x2596, 0x25A0), *range(0x2801, 0x2900), ord("▀"), ord("▄"), ord("▌"),
+               ord("▐"), ord("●")}  # fmt: skip
 
 
 def rows(epochs: int, low: float = 0.80, high: float = 0.86) -> list[dict[str, Any]]:
@@ -58,8 +61,8 @@ def chart_lines(app: App[None], chart: MetricChart) -> list[str]:
     return [line[region.x : region.right] for line in lines[region.y : region.bottom]]
 
 
-def has_braille(line: str) -> bool:
-    return any(ord(char) in BRAILLE for char in line)
+def has_curve(line: str) -> bool:
+    return any(ord(char) in CURVE_CELLS for char in line)
 
 
 async def settle(pilot: Any) -> None:
@@ -78,8 +81,8 @@ async def test_the_legend_is_a_line_above_the_plot_and_names_every_series() -> N
         assert loss[0].lstrip().startswith("loss")
         for label in ("train", "val", "test", "lr"):
             assert label in loss[0]
-        assert not has_braille(loss[0])  # no curve under the legend
-        assert any(has_braille(line) for line in loss[1:])
+        assert not has_curve(loss[0])  # no curve under the legend
+        assert any(has_curve(line) for line in loss[1:])
         accuracy = chart_lines(app, app.query_one(AccuracyChart))
         assert "accuracy" in accuracy[0] and "val" in accuracy[0] and "test" in accuracy[0]
 
@@ -135,7 +138,7 @@ async def test_accuracy_between_80_and_86_percent_fills_the_height() -> None:
         await settle(pilot)
         text = "\n".join(chart_lines(app, chart))
         assert "100" not in text and "86" in text and "80" in text
-        curve_rows = [line for line in chart_lines(app, chart) if has_braille(line)]
+        curve_rows = [line for line in chart_lines(app, chart) if has_curve(line)]
         assert len(curve_rows) >= 8  # of 12 plot rows, not a quarter of them
 
 
@@ -233,7 +236,7 @@ async def test_the_step_curve_fills_the_first_epoch() -> None:
         await settle(pilot)
         lines = chart_lines(app, chart)
         assert "step" in lines[0]
-        assert sum(has_braille(line) for line in lines[1:]) >= 5
+        assert sum(has_curve(line) for line in lines[1:]) >= 5
         assert "0.50" in lines[-1]  # half-epoch ticks while there is no whole epoch
         chart.clear_steps()
         assert chart.steps.points == []
