@@ -93,9 +93,9 @@ def test_train_and_quit_at_80x24_then_browse_at_160x48(tmp_path: Path, tiny_data
     runs = tmp_path / "runs"
     small = Terminal(f"mnist-tui-test-{os.getpid()}-80", 80, 24, runs, tiny_data_dir)
     try:
-        small.wait_for(lambda s: "mnist-tui" in s, timeout=10)
-        first_screen = time.monotonic() - small.started
-        assert first_screen <= 2, f"first screen after {first_screen:.1f}s"
+        # The first screen does not wait for torch: it is up while the back end still loads
+        # (a behaviour, not a timing: how fast it comes is bench/ material).
+        small.wait_for(lambda s: "mnist-tui" in s and "Loading torch" in s, timeout=15)
         small.wait_for(lambda s: "ready" in s.splitlines()[0])
         small.type_into_next(1, "16")  # hidden units (the preset has the focus at start)
         small.type_into_next(3, "2")  # epochs
@@ -122,7 +122,9 @@ def test_train_and_quit_at_80x24_then_browse_at_160x48(tmp_path: Path, tiny_data
         assert "   2  " in screen or " 2 ★" in screen
         assert "e Eval" in screen.splitlines()[-1]  # the panel's keys, in the Footer
         large.keys("e")  # evaluate the run's best checkpoint
-        screen = large.wait_for(lambda s: "confusion: rows true" in s and "accuracy" in s)
+        screen = large.wait_for(
+            lambda s: "confusion: rows true" in s and "accuracy" in s, timeout=40
+        )
         large.keys("Escape", "C-l")  # the runs table
         screen = large.wait_for(lambda s: "sorted by run" in s)
         assert "val %" in screen and "2/2" in screen and "16" in screen
