@@ -54,7 +54,7 @@ def add_gradcheck_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="entries per parameter checked by finite differences (64; autograd checks them all)",
     )
     parser.add_argument("--seed", type=int, default=0, help="weights and entries drawn (0)")
-    add_common_options(parser, device=False)
+    add_common_options(parser)
     return parser
 
 
