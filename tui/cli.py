@@ -59,7 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
         "With no command, opens the terminal app.",
     )
     parser.add_argument(
-        "--version", action="version", version=f"%(prog)s {package_version()}"
+        "--version",
+        action="version",
+        version=f"%(prog)s {package_version()}",
+        help="print the installed version and exit",
     )
     add_common_options(parser, top=True)
     commands = parser.add_subparsers(
@@ -87,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_options(train)
 
     stop = commands.add_parser("stop", help="stop a run after its current batch")
-    stop.add_argument("run", help="the run's name (in --runs-dir) or its folder")
+    stop.add_argument("run", metavar="RUN", help="the run's name (in --runs-dir) or its folder")
     stop.add_argument(
         "--grace",
         type=float,
@@ -101,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     attach = commands.add_parser(
         "attach", help="follow a run as `train` prints it (Ctrl-C detaches, the run goes on)"
     )
-    attach.add_argument("run", help="the run's name (in --runs-dir) or its folder")
+    attach.add_argument("run", metavar="RUN", help="the run's name (in --runs-dir) or its folder")
     attach.add_argument("--json", action="store_true", help="one JSON object per event")
     add_common_options(attach)
 
@@ -135,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_options(evaluate)
 
     export = commands.add_parser("export", help="write a run's metrics as CSV")
-    export.add_argument("run", help="the run's name (in --runs-dir) or its folder")
+    export.add_argument("run", metavar="RUN", help="the run's name (in --runs-dir) or its folder")
     export.add_argument(
         "--out", type=Path, default=None, help="where to write (default: RUN/metrics.csv)"
     )

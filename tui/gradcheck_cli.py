@@ -38,7 +38,12 @@ def add_gradcheck_parser(subparsers: Any) -> argparse.ArgumentParser:
         "central finite differences in float64 and with autograd, on a small batch.",
     )
     parser.add_argument(
-        "checkpoint", type=Path, nargs="?", default=None, help="weights to check at"
+        "checkpoint",
+        type=Path,
+        nargs="?",
+        default=None,
+        metavar="CHECKPOINT",
+        help="weights to check at (default: a fresh network)",
     )
     parser.add_argument(
         "--hidden",
