@@ -138,3 +138,30 @@ def test_export_of_a_run_by_name_with_the_runs_dir_after(run, tmp_path: Path, ca
     assert header.startswith("epoch,") and [row.split(",")[0] for row in rows] == ["1", "2"]
     assert main(["export", "nothing", "--runs-dir", str(tmp_path)]) == 2
     assert "nothing: no such run" in capsys.readouterr().err
+
+
+# -- the README's table of commands -----------------------------------------------------------
+
+
+def _readme_usage_lines() -> list[str]:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Command line\n", 1)[1]
+    block = section.split("```\n", 2)[1]
+    return [line for line in block.splitlines() if line.startswith("mnist-tui")]
+
+
+def test_the_readme_lists_every_command_with_options_it_has() -> None:
+    import re
+
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if a.dest == "command"]
+    named = set()
+    for line in _readme_usage_lines():
+        words = line.split()
+        command = words[1] if len(words) > 1 and words[1].isalpha() else None
+        owner = commands.choices[command] if command else parser
+        named.add(command)
+        known = {option for action in owner._actions for option in action.option_strings}
+        for option in re.findall(r"--[a-z][a-z-]*", line):
+            assert option in known, f"README: {line!r}: {command or 'mnist-tui'} has no {option}"
+    assert named - {None} == set(COMMANDS)
