@@ -140,7 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write a run's metrics as CSV")
     export.add_argument("run", metavar="RUN", help="the run's name (in --runs-dir) or its folder")
     export.add_argument(
-        "--out", type=Path, default=None, help="where to write (default: RUN/metrics.csv)"
+        "--out",
+        type=Path,
+        default=None,
+        help="where to write, - for stdout (default: RUN/metrics.csv)",
     )
     add_common_options(export)
 

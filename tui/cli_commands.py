@@ -288,8 +288,22 @@ def export_command(args: argparse.Namespace) -> int:
     from mlp_core.export import export_metrics_csv
 
     try:
-        path = export_metrics_csv(locate_run(args.runs_dir, args.run), args.out)
+        run = locate_run(args.runs_dir, args.run)
+        if str(args.out) == "-":
+            return _export_to_stdout(run)
+        path = export_metrics_csv(run, args.out)
     except RunError as exc:
         return fail(str(exc))
     print(path)
+    return 0
+
+
+def _export_to_stdout(run: Path) -> int:
+    """`export RUN --out -`: the CSV on stdout, for a pipe (`| head`, `| column -ts,`)."""
+    from mlp_core.export import metrics_csv
+    from mlp_core.runs import RUN_FILE, read_metrics
+
+    if not (run / RUN_FILE).is_file():
+        raise RunError(f"{run}: not a run folder (no {RUN_FILE})")
+    sys.stdout.write(metrics_csv(read_metrics(run)))
     return 0

@@ -156,8 +156,10 @@ def _make_search(args: argparse.Namespace, local_only: bool = False) -> Any:
             prune_warmup=args.prune_warmup,
             sampler_seed=args.sampler_seed,
         )
-    elif _space_options(args):
-        raise SearchError("--resume continues a search as it was given; drop the space options")
+    elif _space_options(args) or getattr(args, "device", None):
+        raise SearchError(
+            "--resume continues a search as it was given; drop the space options and --device"
+        )
     try:
         if local_only:  # --detach: only check that Ray is there; the controller connects
             from mlp_core.executors import import_ray

@@ -165,3 +165,11 @@ def test_the_readme_lists_every_command_with_options_it_has() -> None:
         for option in re.findall(r"--[a-z][a-z-]*", line):
             assert option in known, f"README: {line!r}: {command or 'mnist-tui'} has no {option}"
     assert named - {None} == set(COMMANDS)
+
+
+def test_export_to_stdout(run, capsys) -> None:
+    _, run_dir = run
+    assert main(["export", run_dir.name, "--runs-dir", str(run_dir.parent), "--out", "-"]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert header.startswith("epoch,") and [row.split(",")[0] for row in rows] == ["1", "2"]
+    assert not (run_dir / "metrics.csv").exists() and not Path("-").exists()

@@ -53,7 +53,8 @@ def _commands(data_dir: Path, run_dir: Path, runs_dir: Path) -> dict[str, list[s
         "attach": ["attach", str(run_dir)],
         "attach --json": ["attach", str(run_dir), "--json"],
         "eval of a run": ["eval", run_dir.name, "--runs-dir", str(run_dir.parent), *data],
-        "export": ["export", str(run_dir)],  # prints the CSV's path
+        "export": ["export", str(run_dir), "--out", str(runs_dir.parent / "m.csv")],  # the path
+        "export --out -": ["export", str(run_dir), "--out", "-"],
         "gradcheck": ["gradcheck", "--hidden", "8", *data],
         "sweep": ["sweep", *TINY, "--epochs", "1", "--runs-dir", str(runs_dir), *data],
         "search": ["search", *TINY, "--lr", "0.02..0.1", "--epochs", "1", "--trials", "1",
@@ -63,8 +64,8 @@ def _commands(data_dir: Path, run_dir: Path, runs_dir: Path) -> dict[str, list[s
 
 @pytest.mark.parametrize(
     "name",
-    ["runs --json", "attach", "attach --json", "eval of a run", "export", "gradcheck", "sweep",
-     "search"],
+    ["runs --json", "attach", "attach --json", "eval of a run", "export", "export --out -",
+     "gradcheck", "sweep", "search"],
 )  # fmt: skip
 def test_a_reader_gone_before_the_first_line_is_status_141(
     name: str, run: tuple[Path, Path], tmp_path: Path
