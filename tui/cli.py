@@ -26,14 +26,48 @@ from tui.cli_common import (  # noqa: F401  (re-exported: older imports name tui
 )
 
 
+class CommandParser(argparse.ArgumentParser):
+    """A command's parser: an option it does not know is its error, with its own usage.
+
+    argparse hands a command's unknown options back to the main parser, which then prints the
+    top-level usage; `mnist-tui train --bogus` should show `train`'s.
+    """
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: list[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
+def package_version() -> str:
+    """The installed distribution's version (pyproject.toml's, through the package metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mnist-tui")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mnist-tui",
         description="Train, watch and compare a hand-written MLP on MNIST. "
         "With no command, opens the terminal app.",
     )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {package_version()}",
+        help="print the installed version and exit",
+    )
     add_common_options(parser, top=True)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=CommandParser
+    )
 
     train = commands.add_parser("train", help="train headless, a line per epoch")
     train.add_argument(
@@ -56,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_options(train)
 
     stop = commands.add_parser("stop", help="stop a run after its current batch")
-    stop.add_argument("run", help="the run's name (in --runs-dir) or its folder")
+    stop.add_argument("run", metavar="RUN", help="the run's name (in --runs-dir) or its folder")
     stop.add_argument(
         "--grace",
         type=float,
@@ -65,14 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: 10)",
     )
     stop.add_argument("--no-wait", action="store_true", help="ask it to stop and return")
-    add_common_options(stop, data=False, device=False)
+    add_common_options(stop)
 
     attach = commands.add_parser(
         "attach", help="follow a run as `train` prints it (Ctrl-C detaches, the run goes on)"
     )
-    attach.add_argument("run", help="the run's name (in --runs-dir) or its folder")
+    attach.add_argument("run", metavar="RUN", help="the run's name (in --runs-dir) or its folder")
     attach.add_argument("--json", action="store_true", help="one JSON object per event")
-    add_common_options(attach, data=False, device=False)
+    add_common_options(attach)
 
     runs = commands.add_parser("runs", help="table of the runs in the runs folder")
     runs.add_argument("--json", action="store_true", help="one JSON object per run")
@@ -88,18 +122,30 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="descending order (default: newest first by name, best first by val and test)",
     )
-    add_common_options(runs, data=False, device=False)
+    add_common_options(runs)
 
-    evaluate = commands.add_parser("eval", help="evaluate a checkpoint on the test set")
-    evaluate.add_argument("checkpoint", type=Path)
+    evaluate = commands.add_parser(
+        "eval", help="evaluate a checkpoint, or a run's best checkpoint, on the test set"
+    )
+    evaluate.add_argument(
+        "checkpoint",
+        type=Path,
+        metavar="CHECKPOINT|RUN",
+        help="a checkpoint file, or a run (its name in --runs-dir or its folder): its best "
+        "checkpoint, else its last",
+    )
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
     add_common_options(evaluate)
 
     export = commands.add_parser("export", help="write a run's metrics as CSV")
-    export.add_argument("run", type=Path, help="the run's folder")
+    export.add_argument("run", metavar="RUN", help="the run's name (in --runs-dir) or its folder")
     export.add_argument(
-        "--out", type=Path, default=None, help="where to write (default: RUN/metrics.csv)"
+        "--out",
+        type=Path,
+        default=None,
+        help="where to write, - for stdout (default: RUN/metrics.csv)",
     )
+    add_common_options(export)
 
     from tui.sweep_cli import add_sweep_parser
 

@@ -31,7 +31,14 @@ from mlp_core import (
 from mlp_core.runproc import RunControl
 from mlp_core.runs import RunError, check_runs_dir, list_runs, run_summary
 from mlp_core.text import printable
-from tui.cli_common import EXIT_DIVERGED, EXIT_INTERRUPTED, config_from_args, fail, print_json
+from tui.cli_common import (
+    EXIT_DIVERGED,
+    EXIT_INTERRUPTED,
+    config_from_args,
+    fail,
+    locate_run,
+    print_json,
+)
 from tui.cli_print import ProgressLine, _percent, format_epoch, print_event  # noqa: F401
 
 CORE_ERRORS = (DatasetError, DeviceError, CheckpointError, TrainingError, RunError)
@@ -217,13 +224,14 @@ def sort_rows(rows: list[dict[str, object]], key: str, reverse: bool) -> list[di
 
 
 def eval_command(args: argparse.Namespace) -> int:
-    """`mnist-tui eval CHECKPOINT`: test loss, accuracy, per-class accuracy, confusion."""
+    """`mnist-tui eval CHECKPOINT|RUN`: test loss, accuracy, per-class accuracy, confusion."""
     from mlp_core.inspect import dataset_for_checkpoint, evaluate_checkpoint
 
     try:
-        checkpoint = load_checkpoint(args.checkpoint)  # a bad file fails before the data
+        path, which = checkpoint_to_evaluate(args.checkpoint, args.runs_dir)
+        checkpoint = load_checkpoint(path)  # a bad file fails before the data
         dataset, note = dataset_for_checkpoint(checkpoint, args.data_dir)
-        result = evaluate_checkpoint(args.checkpoint, dataset, args.device or "auto")
+        result = evaluate_checkpoint(path, dataset, args.device or "auto")
     except CORE_ERRORS as exc:
         return fail(str(exc))
     non_finite = checkpoint.non_finite()
@@ -232,11 +240,11 @@ def eval_command(args: argparse.Namespace) -> int:
     ):
         print(printable(line), file=sys.stderr)
     if args.json:
-        print_json(
-            {"checkpoint": str(args.checkpoint), "non_finite": non_finite, **result.to_dict()}
-        )
+        chosen = {"chosen": which} if which else {}
+        print_json({"checkpoint": str(path), **chosen, "non_finite": non_finite,
+                    **result.to_dict()})  # fmt: skip
         return 0
-    print(f"checkpoint {args.checkpoint}")
+    print(f"checkpoint {path}" + (f" (the run's {CHOSEN[which]})" if which else ""))
     print(
         f"test loss {result.loss:.4f}  accuracy {_percent(result.accuracy)}"
         f"  ({result.count} images)"
@@ -252,13 +260,50 @@ def eval_command(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What `eval RUN` says it chose: "best" or "last".
+CHOSEN = {"best": "best checkpoint", "last": "last checkpoint; it has no best"}
+
+
+def checkpoint_to_evaluate(target: Path, runs_dir: Path) -> tuple[Path, str | None]:
+    """(checkpoint, None) for a checkpoint file; for a run (its folder or its name in
+    `runs_dir`), (its best checkpoint, "best"), else (its last, "last")."""
+    if target.is_file() or target.suffix == ".safetensors":  # a missing file: load says so
+        return target, None
+    try:
+        run = locate_run(runs_dir, target)
+    except RunError:
+        raise RunError(
+            f"{target}: no such checkpoint, and no such run (neither a run folder nor a run "
+            f"in {runs_dir})"
+        ) from None
+    for which in ("best", "last"):
+        path = run / "checkpoints" / f"{which}.safetensors"
+        if path.is_file():
+            return path, which
+    raise RunError(f"{run}: the run has no checkpoint yet (no epoch has finished)")
+
+
 def export_command(args: argparse.Namespace) -> int:
     """`mnist-tui export RUN`: the run's metrics as CSV, one row per epoch."""
     from mlp_core.export import export_metrics_csv
 
     try:
-        path = export_metrics_csv(args.run, args.out)
+        run = locate_run(args.runs_dir, args.run)
+        if str(args.out) == "-":
+            return _export_to_stdout(run)
+        path = export_metrics_csv(run, args.out)
     except RunError as exc:
         return fail(str(exc))
     print(path)
+    return 0
+
+
+def _export_to_stdout(run: Path) -> int:
+    """`export RUN --out -`: the CSV on stdout, for a pipe (`| head`, `| column -ts,`)."""
+    from mlp_core.export import metrics_csv
+    from mlp_core.runs import RUN_FILE, read_metrics
+
+    if not (run / RUN_FILE).is_file():
+        raise RunError(f"{run}: not a run folder (no {RUN_FILE})")
+    sys.stdout.write(metrics_csv(read_metrics(run)))
     return 0

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from dataclasses import MISSING, fields, replace
 from pathlib import Path
+from types import FrameType, TracebackType
 from typing import Any
 
 from mlp_core.config import TrainConfig
@@ -107,3 +110,58 @@ def fail(message: str) -> int:
 
 def print_json(payload: dict[str, Any]) -> None:
     print(json.dumps(payload), flush=True)
+
+
+def locate_run(runs_dir: Path, name: str | Path) -> Path:
+    """A run given by its folder, or by its name in `runs_dir` (the folder wins, as in
+    `mlp_core.runproc.find_run`); RunError naming both places when neither is a folder."""
+    from mlp_core.runs import RunError
+
+    for candidate in (Path(name), Path(runs_dir) / str(name)):
+        if candidate.is_dir():
+            return candidate
+    raise RunError(f"{name}: no such run (neither a run folder nor a run in {runs_dir})")
+
+
+class InterruptOnSignals:
+    """SIGTERM and SIGHUP as Ctrl-C for a command that follows processes of its own (`sweep`,
+    `search`): the first raises KeyboardInterrupt in the main thread, so the command's Ctrl-C
+    path cancels and stops what it started; later ones are ignored while it cleans up.
+    `exit_status` is then 128 plus the signal (143, 129), as a shell reports it.
+
+    (`train` differs: its StopOnSignals stops after the batch, where Ctrl-C stops at once.)
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.received: signal.Signals | None = None
+        self._previous: dict[signal.Signals, Any] = {}
+
+    def exit_status(self, otherwise: int) -> int:
+        return 128 + int(self.received) if self.received is not None else otherwise
+
+    def describe(self) -> str:
+        """"interrupted" or "stopped by SIGTERM", for the command's last line."""
+        return "interrupted" if self.received is None else f"stopped by {self.received.name}"
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.received is None:
+            self.received = signal.Signals(signum)
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> InterruptOnSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _traceback: TracebackType | None,
+    ) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous.clear()

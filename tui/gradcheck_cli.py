@@ -38,7 +38,12 @@ def add_gradcheck_parser(subparsers: Any) -> argparse.ArgumentParser:
         "central finite differences in float64 and with autograd, on a small batch.",
     )
     parser.add_argument(
-        "checkpoint", type=Path, nargs="?", default=None, help="weights to check at"
+        "checkpoint",
+        type=Path,
+        nargs="?",
+        default=None,
+        metavar="CHECKPOINT",
+        help="weights to check at (default: a fresh network)",
     )
     parser.add_argument(
         "--hidden",
@@ -54,7 +59,7 @@ def add_gradcheck_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="entries per parameter checked by finite differences (64; autograd checks them all)",
     )
     parser.add_argument("--seed", type=int, default=0, help="weights and entries drawn (0)")
-    add_common_options(parser, device=False)
+    add_common_options(parser)
     return parser
 
 

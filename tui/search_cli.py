@@ -8,7 +8,8 @@ list a choice (the lists' grid is tried first), a single value fixes the field. 
 trial as it ends, with the best trial so far; at the end the parameter importances. The study
 is `runs-dir/sweeps/<name>/study.db` beside `results.{csv,md}`; `--resume` continues it.
 
-Exit status: 0 done, 2 bad options or setup, 130 Ctrl-C (the study keeps what was done).
+Exit status: 0 done, 2 bad options or setup, 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP (each stops
+the trials after their batch; the study keeps what was done), 141 a closed output pipe.
 Only the option parser is built at import; torch and Optuna load when the command runs.
 """
 
@@ -17,12 +18,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 from mlp_core.config import PRESETS, ConfigError, TrainConfig
-from tui.cli_common import EXIT_ERROR, EXIT_INTERRUPTED, add_common_options, fail
+from tui.cli_common import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    InterruptOnSignals,
+    add_common_options,
+    fail,
+)
 from tui.executor_cli import add_ray_option
 
 EXIT_OK = 0
@@ -50,7 +57,7 @@ def add_search_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--name", default=None, help="the search folder's name after the time")
     parser.add_argument("--resume", type=Path, default=None, metavar="SEARCH_DIR",
                         help="continue the search in this folder (runs/sweeps/<name>)")
-    add_common_options(parser, device=False)
+    add_common_options(parser)
     add_ray_option(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per event")
     parser.add_argument("--detach", action="store_true",
@@ -100,7 +107,8 @@ def run_search_command(args: argparse.Namespace) -> int:
     if args.detach:
         return _detach(args, search)
     try:
-        return _follow(args, search)
+        with InterruptOnSignals() as signals:  # SIGTERM, SIGHUP: as Ctrl-C
+            return _follow(args, search, signals)
     except (ConfigError, DeviceError, DatasetError) as exc:
         return fail(str(exc))
     finally:
@@ -137,6 +145,8 @@ def _make_search(args: argparse.Namespace, local_only: bool = False) -> Any:
 
     if args.resume is None:
         base = preset(args.preset)
+        if getattr(args, "device", None):  # `--device` before or after the command
+            base = replace(base, device=args.device)
         spec = SearchSpec(
             base,
             parse_space(_space_options(args), base),
@@ -146,8 +156,10 @@ def _make_search(args: argparse.Namespace, local_only: bool = False) -> Any:
             prune_warmup=args.prune_warmup,
             sampler_seed=args.sampler_seed,
         )
-    elif _space_options(args):
-        raise SearchError("--resume continues a search as it was given; drop the space options")
+    elif _space_options(args) or getattr(args, "device", None):
+        raise SearchError(
+            "--resume continues a search as it was given; drop the space options and --device"
+        )
     try:
         if local_only:  # --detach: only check that Ray is there; the controller connects
             from mlp_core.executors import import_ray
@@ -166,7 +178,7 @@ def _make_search(args: argparse.Namespace, local_only: bool = False) -> Any:
     return Search(spec, runs_dir=args.runs_dir, name=args.name, **options)
 
 
-def _follow(args: argparse.Namespace, search: Any) -> int:
+def _follow(args: argparse.Namespace, search: Any, signals: InterruptOnSignals) -> int:
     from mlp_core.events import EpochEnd
     from mlp_core.search import SearchFinished, SearchStarted, TrialEvent, TrialFinished
     from mlp_core.search_results import best_line, importance_line
@@ -193,10 +205,13 @@ def _follow(args: argparse.Namespace, search: Any) -> int:
                 print(importance_line(event.importances))
                 print(f"results: {event.sweep_dir}/results.csv", flush=True)
     except KeyboardInterrupt:
-        events.close()
-        print(f"interrupted; resume with: mnist-tui search --resume {search.sweep_dir}",
+        events.close()  # the trials stop after their batch, the table is written
+        print(f"{signals.describe()}; resume with: mnist-tui search --resume {search.sweep_dir}",
               file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return signals.exit_status(EXIT_INTERRUPTED)
+    except BrokenPipeError:  # `search | head`: stop as Ctrl-C does, main() ends quietly
+        events.close()
+        raise
     return EXIT_OK
 
 

@@ -8,10 +8,12 @@ anything trains. The grid is queued as jobs (`mlp_core.jobqueue`); the queue run
 here if none runs, trains each as an ordinary run process in `--runs-dir`, and this command
 follows the job files and run folders, printing a row as each job ends. The table is written to
 `runs-dir/sweeps/<time-name>/results.{csv,md}` whenever a job starts or ends. Ctrl-C (exit 130)
-cancels the sweep's jobs (the running one stops after its batch) and keeps the table;
+cancels the sweep's jobs (the running one stops after its batch) and keeps the table; SIGTERM
+and SIGHUP do the same (exit 143, 129), and so does a closed output pipe (exit 141);
 `--detach` queues the jobs and returns at once (they train on without this command).
 
-Exit status: 0 every job done, 1 some job failed or diverged, 2 bad options or setup, 130 Ctrl-C.
+Exit status: 0 every job done, 1 some job failed or diverged, 2 bad options or setup, 130 Ctrl-C,
+143 SIGTERM, 129 SIGHUP, 141 a closed pipe.
 Only the option parser is built at import; torch loads when the command runs.
 """
 
@@ -28,7 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from mlp_core.config import PRESETS, ConfigError, TrainConfig
-from tui.cli_common import EXIT_ERROR, EXIT_INTERRUPTED, add_common_options, fail
+from tui.cli_common import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    InterruptOnSignals,
+    add_common_options,
+    fail,
+)
 
 EXIT_OK = 0
 EXIT_JOBS_FAILED = 1
@@ -55,7 +63,7 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="run one job per device side by side, e.g. cuda:0,cuda:1 "
         "(default: one at a time on the preset's device, auto)",
     )
-    add_common_options(parser, device=False)
+    add_common_options(parser)
     from tui.executor_cli import add_ray_option  # issue 9 hook
 
     add_ray_option(parser)
@@ -135,14 +143,19 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     if args.detach:
         _out(args, f"queued in {follower.sweep_dir}; the jobs train on without this command")
         return EXIT_OK
-    printer = _TablePrinter(follower, args.json)
-    try:
-        for event in follower.events():
-            printer.show(event)
-    except KeyboardInterrupt:
-        csv_path, md_path = follower.cancel()
-        print(f"interrupted; results so far in {csv_path} and {md_path}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    with InterruptOnSignals() as signals:  # SIGTERM, SIGHUP: as Ctrl-C
+        try:
+            printer = _TablePrinter(follower, args.json)
+            for event in follower.events():
+                printer.show(event)
+        except KeyboardInterrupt:
+            csv_path, md_path = follower.cancel()
+            print(f"{signals.describe()}; results so far in {csv_path} and {md_path}",
+                  file=sys.stderr)
+            return signals.exit_status(EXIT_INTERRUPTED)
+        except BrokenPipeError:  # `sweep | head`: no one reads on, the sweep ends as Ctrl-C
+            follower.cancel()
+            raise  # main() ends quietly, status 141
     counts = follower.counts()
     return EXIT_JOBS_FAILED if counts.get("failed") or counts.get("diverged") else EXIT_OK
 

@@ -221,4 +221,4 @@ def test_export_writes_the_metrics_as_csv(tmp_path: Path, tiny_data_dir: Path):
     header, *rows = (tmp_path / "m.csv").read_text().splitlines()
     assert header.startswith("epoch,") and [row.split(",")[0] for row in rows] == ["1", "2"]
     missing = mnist_tui("export", str(tmp_path / "nothing"), cwd=tmp_path)
-    assert missing.returncode == 2 and "not a run folder" in missing.stderr
+    assert missing.returncode == 2 and "nothing: no such run" in missing.stderr

@@ -171,3 +171,19 @@ def test_unreachable_ray_address_is_one_error_before_anything_is_queued(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert not (tmp_path / "queue").exists() and not (tmp_path / "sweeps").exists()
+
+
+def test_device_after_the_command_reaches_the_trials(tmp_path, tiny_data_dir, capsys) -> None:
+    """`search ... --device cpu` (or before `search`): the base config's device, each trial's."""
+    status = main(["search", *TINY, "--lr", "0.02..0.1", "--epochs", "1", "--trials", "1",
+                   *_dirs(tmp_path, tiny_data_dir), "--device", "cpu"])
+    assert status == 0, capsys.readouterr().err
+    search_dir = _one_search_dir(tmp_path)
+    study = optuna.load_study(study_name=search_dir.name,
+                              storage=f"sqlite:///{search_dir / 'study.db'}")
+    (trial,) = study.trials
+    assert load_run(tmp_path / trial.user_attrs["run"]).config.device == "cpu"
+    capsys.readouterr()
+    again = ["search", "--resume", str(search_dir), "--data-dir", str(tiny_data_dir)]
+    assert main([*again, "--device", "cpu"]) == 2
+    assert "drop the space options and --device" in capsys.readouterr().err
