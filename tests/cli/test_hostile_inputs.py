@@ -280,7 +280,6 @@ def _one_run(tmp_path: Path) -> Path:
     from mlp_core.runs import append_metrics, save_run_info
 
     save_run_info(info)
-    info.release()  # as a run process's death would: the lock, not the pid, says "running"
     append_metrics(info.path, {"epoch": 1, "val_accuracy": 0.5, "seconds": 2.0, "is_best": True})
     append_metrics(info.path, {"epoch": 2, "val_accuracy": 0.6, "seconds": 2.0, "is_best": True})
     info.release()  # create_run holds the run's lock, as a trainer does; this one has ended
