@@ -16,6 +16,10 @@ from pathlib import Path
 import pytest
 from reaper import reap_spawned  # noqa: F401 (an autouse fixture: kills what a test spawned)
 
+#: A tmux server of this test process's own (its own socket): a tmux session of anyone else's
+#: on the machine, or a `tmux kill-server`, cannot touch the sessions these tests drive.
+TMUX = ["tmux", "-L", f"mnist-tui-tests-{os.getpid()}"]
+
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,14 +40,14 @@ class Terminal:
         )
         self.started = time.monotonic()
         subprocess.run(
-            ["tmux", "new-session", "-d", "-s", name, "-x", str(width), "-y", str(height), command],
+            [*TMUX, "new-session", "-d", "-s", name, "-x", str(width), "-y", str(height), command],
             check=True,
             env={**os.environ, "TERM": "xterm-256color"},
         )
 
     def screen(self) -> str:
         return subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", self.name],
+            [*TMUX, "capture-pane", "-p", "-t", self.name],
             capture_output=True,
             text=True,
             check=True,
@@ -52,7 +56,7 @@ class Terminal:
     def keys(self, *keys: str) -> None:
         """Each key on its own, a moment apart (as typed, not pasted)."""
         for key in keys:
-            subprocess.run(["tmux", "send-keys", "-t", self.name, key], check=True)
+            subprocess.run([*TMUX, "send-keys", "-t", self.name, key], check=True)
             time.sleep(0.15)
 
     def type_into_next(self, tabs: int, text: str, label: str | None = None) -> None:
@@ -86,7 +90,7 @@ class Terminal:
         raise AssertionError(f"timed out; the screen was:\n{self.screen()}")
 
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], check=False)
+        subprocess.run([*TMUX, "kill-session", "-t", self.name], check=False)
 
 
 def test_train_and_quit_at_80x24_then_browse_at_160x48(tmp_path: Path, tiny_data_dir: Path) -> None:
@@ -125,7 +129,11 @@ def test_train_and_quit_at_80x24_then_browse_at_160x48(tmp_path: Path, tiny_data
         screen = large.wait_for(
             lambda s: "confusion: rows true" in s and "accuracy" in s, timeout=40
         )
-        large.keys("Escape", "C-l")  # the runs table
+        # Escape alone: an Escape with another key right behind it reads as Alt+key, in any
+        # terminal program (the ESC prefix), so it waits for the screen to close first.
+        large.keys("Escape")
+        large.wait_for(lambda s: "confusion: rows true" not in s)
+        large.keys("C-l")  # the runs table
         screen = large.wait_for(lambda s: "sorted by run" in s)
         assert "val %" in screen and "2/2" in screen and "16" in screen
         large.keys("Escape")

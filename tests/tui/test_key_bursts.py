@@ -118,20 +118,25 @@ async def test_a_number_field_keeps_what_it_refuses_and_says_why(
 # -- through a real terminal ---------------------------------------------------------------
 
 
+#: A tmux server of this test process's own (its own socket): a tmux session of anyone else's
+#: on the machine, or a `tmux kill-server`, cannot touch the sessions these tests drive.
+TMUX = ["tmux", "-L", f"mnist-tui-tests-{os.getpid()}"]
+
+
 class Pane:
     def __init__(self, name: str, which: str) -> None:
         self.name = name
         script = shlex.quote(str(HERE / "burst_apps.py"))
         command = f"cd {shlex.quote(str(REPO))} && {shlex.quote(sys.executable)} {script} {which}"
         subprocess.run(
-            ["tmux", "new-session", "-d", "-s", name, "-x", "100", "-y", "40", command],
+            [*TMUX, "new-session", "-d", "-s", name, "-x", "100", "-y", "40", command],
             check=True,
             env={**os.environ, "TERM": "xterm-256color", "PYTHONPATH": str(REPO)},
         )
 
     def screen(self) -> str:
         result = subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True
+            [*TMUX, "capture-pane", "-p", "-t", self.name], capture_output=True, text=True
         )
         return result.stdout
 
@@ -147,7 +152,7 @@ class Pane:
     def burst(self, *keys: str) -> str:
         """Send the keys in one tmux command (one write to the terminal), then read back."""
         before = self.values()
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+        subprocess.run([*TMUX, "send-keys", "-t", self.name, *keys], check=True)
         deadline = time.monotonic() + 5
         while self.values() == before and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -155,7 +160,7 @@ class Pane:
         return self.values()
 
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], check=False)
+        subprocess.run([*TMUX, "kill-session", "-t", self.name], check=False)
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
