@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -22,7 +23,7 @@ from mlp_core.search_launch import LOG_FILE
 from mlp_core.search_status import read_search_status
 from tui.screens.search import SearchScreen, field_reason, parse_more
 from tui.widgets.queue import QueueView
-from tui.widgets.queue_search import importance_words
+from tui.widgets.queue_search import _with_progress, importance_words
 
 SIZE = (160, 48)
 BASE = preset("default")
@@ -111,7 +112,7 @@ def test_a_search_started_in_the_view_runs_detached_and_shows_its_trials(
         async with app.run_test(size=SIZE) as pilot:
             view = app.query_one(QueueView)
             await _until(pilot, lambda: view.runner is not None)
-            assert "local: one run process per device, no runner" in str(view.border_title)
+            assert "local (a run process per device), no runner" in str(view.border_title)
             await pilot.press("S")
             await _until(pilot, lambda: isinstance(app.screen, SearchScreen))
             screen = app.screen
@@ -139,6 +140,12 @@ def test_a_search_started_in_the_view_runs_detached_and_shows_its_trials(
             assert subtitle.startswith(f"best: trial {best.number}, val {best.val:.2f}%")
             assert importance_words(status) in subtitle
             assert "ended: 3 complete" in str(view.border_title)
+            # A running trial's figures come from its run's metrics (results.csv has them at
+            # its end): the same figures, read the running way.
+            first = status.trials[0]
+            running = replace(first, state="running", epochs="", val=None, test=None)
+            followed = _with_progress(runs_dir, running)
+            assert followed.epochs == "1" and round(followed.val or 0, 2) == first.val
             view.move_cursor(row=0)
             assert view.selected_job_id is None  # c and x never act on a trial
         study = optuna.load_study(study_name=folder.name, storage=f"sqlite:///{folder}/study.db")

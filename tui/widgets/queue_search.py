@@ -9,7 +9,7 @@ the CLI, another app or this one the same way.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlp_core.search_status import SearchStatus, TrialRow, latest_search, read_search_status
@@ -54,9 +54,9 @@ def read_runner(runs_dir: Path) -> RunnerInfo:
 
 
 def runner_words(info: RunnerInfo) -> str:
-    """``local: one run process per device, runner alive (pid 42)`` or ``Ray at HOST:6379 ...``."""
+    """``local (a run process per device), runner alive (pid 42)`` or ``Ray at HOST:6379 ...``."""
     where = f"Ray at {info.address}" if info.executor == "ray" else (
-        "local: one run process per device")
+        "local (a run process per device)")
     if info.alive:
         state = f"runner alive (pid {info.pid})" if info.pid else "runner alive"
     else:
@@ -71,9 +71,28 @@ def read_search(runs_dir: Path, watched: set[Path]) -> SearchStatus | None:
     if folder is None:
         return None
     status = read_search_status(folder)
-    if status.running or folder.absolute() in watched:
-        return status
-    return None
+    if not (status.running or folder.absolute() in watched):
+        return None
+    trials = [_with_progress(runs_dir, t) if t.state == "running" else t for t in status.trials]
+    return replace(status, trials=trials)
+
+
+def _with_progress(runs_dir: Path, trial: TrialRow) -> TrialRow:
+    """A running trial with its run's last epoch and best accuracies so far (results.csv has
+    them only when the trial ends)."""
+    from mlp_core.runs import read_metrics
+
+    run_dir = Path(runs_dir) / trial.run if trial.run else None
+    rows = read_metrics(run_dir) if run_dir is not None and run_dir.is_dir() else []
+    if not rows:
+        return trial
+    best = next((r for r in reversed(rows) if r.get("is_best")), rows[-1])
+
+    def percent(value: object) -> float | None:
+        return 100 * value if isinstance(value, int | float) else None
+
+    return replace(trial, epochs=str(rows[-1].get("epoch", "")),
+                   val=percent(best.get("val_accuracy")), test=percent(best.get("test_accuracy")))
 
 
 def _params_text(params: dict[str, str]) -> str:
@@ -110,9 +129,9 @@ def importance_words(status: SearchStatus) -> str:
 
 
 def search_words(status: SearchStatus) -> str:
-    """``search 2/5 running`` or ``search ended: 4 complete, 1 pruned``."""
+    """``search 2/5 trials, running`` or ``search ended: 4 complete, 1 pruned``."""
     ended = [t for t in status.trials if t.state not in ("running", "waiting")]
     if status.running:
-        return f"search {status.folder.name}: {len(ended)}/{status.total} trials, running"
+        return f"search {len(ended)}/{status.total} trials, running"
     counts = ", ".join(f"{n} {state}" for state, n in status.counts.items())
-    return f"search {status.folder.name} ended: {counts or f'{len(ended)} trials'}"
+    return f"search ended: {counts or f'{len(ended)} trials'}"
