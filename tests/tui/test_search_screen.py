@@ -14,7 +14,7 @@ from pathlib import Path
 import optuna
 from reaper import reap_spawned  # noqa: F401 (an autouse fixture: kills what a test spawned)
 from textual.app import App, ComposeResult
-from textual.widgets import Button, Input, Static, Switch
+from textual.widgets import Button, Checkbox, Input, Static
 
 from mlp_core.config import preset
 from mlp_core.jobqueue import RUNNER_FILE, RUNNER_LOCK, queue_dir
@@ -118,7 +118,7 @@ def test_a_search_started_in_the_view_runs_detached_and_shows_its_trials(
             screen = app.screen
             for name, text in values.items():
                 screen.query_one(f"#search-{name}", Input).value = text
-            screen.query_one("#search-prune", Switch).value = False
+            screen.query_one("#search-prune", Checkbox).value = False
             await pilot.pause()
             await pilot.click("#search-start")
             await _until(pilot, lambda: not isinstance(app.screen, SearchScreen), timeout=60)

@@ -25,7 +25,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static, Switch
+from textual.widgets import Button, Checkbox, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from mlp_core.config import ConfigError, TrainConfig, preset
@@ -39,7 +39,7 @@ SPACE_FIELDS = (
     ("batch_size", "batch size", "32,64,128"),
     ("epochs", "epochs", "3"),
 )
-MORE_HINT = "NAME=VALUES ... (e.g. val_split=5000 momentum=0.8..0.99)"
+MORE_HINT = "NAME=VALUES, e.g. val_split=5000"
 
 
 def field_reason(name: str, text: str, base: TrainConfig) -> str:
@@ -83,14 +83,16 @@ class SearchScreen(ModalScreen["Path | None"]):
     SearchScreen { align: center middle; }
     SearchScreen #search-box {
         width: 100; max-width: 100%; height: auto; max-height: 100%;
-        border: thick $accent; background: $surface; padding: 0 1;
+        border: thick $accent; background: $surface; padding: 0 1; overflow-y: auto;
     }
-    SearchScreen .search-row { height: 3; }
-    SearchScreen .search-row Label { width: 12; padding-top: 1; }
-    SearchScreen .search-row Input { width: 36; }
-    SearchScreen .search-reason { width: 1fr; color: $error; padding-top: 1; }
+    SearchScreen .search-row { height: auto; margin-top: 1; }
+    SearchScreen .search-row Label { width: 12; }
+    SearchScreen .search-row Input { width: 32; }
+    SearchScreen .search-row Checkbox { width: 32; }
+    SearchScreen .search-reason { width: 1fr; color: $error; padding-left: 1; }
+    SearchScreen .search-note { width: 1fr; padding-left: 1; color: $text-muted; }
     SearchScreen #search-title { text-style: bold; }
-    SearchScreen #search-buttons { height: 3; align-horizontal: right; }
+    SearchScreen #search-buttons { height: 1; margin-top: 1; align-horizontal: right; }
     SearchScreen Button { margin-left: 2; }
     """
 
@@ -117,19 +119,19 @@ class SearchScreen(ModalScreen["Path | None"]):
             yield from self._row("trials", "trials", "20")
             with Horizontal(classes="search-row"):
                 yield Label("pruning")
-                yield Switch(value=True, id="search-prune")
-                yield Static("median pruner on validation accuracy", classes="search-reason")
+                yield Checkbox("median pruner", value=True, id="search-prune", compact=True)
+                yield Static("stops a trial below the median at an epoch", classes="search-note")
             with Horizontal(id="search-buttons"):
                 yield Static("", id="reason-space", classes="search-reason")
-                yield Button("Cancel", id="search-cancel")
-                yield Button("Start", id="search-start", variant="primary")
+                yield Button("Cancel", id="search-cancel", compact=True)
+                yield Button("Start", id="search-start", variant="primary", compact=True)
 
     def _row(
         self, name: str, label: str, value: str, placeholder: str = ""
     ) -> ComposeResult:
         with Horizontal(classes="search-row"):
             yield Label(label)
-            yield Input(value, placeholder=placeholder, id=f"search-{name}")
+            yield Input(value, placeholder=placeholder, id=f"search-{name}", compact=True)
             yield Static("", id=f"reason-{name}", classes="search-reason", markup=False)
 
     def on_mount(self) -> None:
@@ -192,7 +194,7 @@ class SearchScreen(ModalScreen["Path | None"]):
         self.query_one("#search-start", Button).disabled = True
         self.query_one("#reason-space", Static).update("creating the study…")
         self._launch(self.space_options(), int(self.text("trials")),
-                     self.query_one("#search-prune", Switch).value)
+                     self.query_one("#search-prune", Checkbox).value)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="search-launch")
     def _launch(self, options: dict[str, str], trials: int, prune: bool) -> Path:
