@@ -23,6 +23,7 @@ from typing import Any
 from mlp_core.search import SearchError, SearchSpec
 
 LOG_FILE = "controller.log"
+OPTUNA_EXTRA = "pip install 'mnist-tui[optuna]'"
 
 
 def launch_search(
@@ -33,7 +34,14 @@ def launch_search(
     data_dir: Path | None = None,
     ray: str | None = None,
 ) -> Path:
-    """Create the search's folder and study, then detach its controller; returns the folder."""
+    """Create the search's folder and study, then detach its controller; returns the folder.
+
+    Raises SearchError (Optuna or Ray missing, a Ray address nobody answers at)."""
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        missing = f"a search needs Optuna, which is not installed: {OPTUNA_EXTRA}"
+        raise SearchError(missing) from None
     from mlp_core.search import Search
 
     if ray:  # only check that Ray is there and the address answers; the controller connects

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from mlp_core import search, search_results, search_status, sweep
 from mlp_core.liveness import try_lock
 
@@ -56,3 +58,21 @@ def test_the_running_search_is_chosen_over_a_newer_ended_one(tmp_path: Path) -> 
     assert not status.running and status.total == 4
     assert status.importances == {"lr": 0.7, "hidden": 0.3} and status.counts == {"complete": 2}
     assert search_status.latest_search(tmp_path / "nowhere") is None
+
+
+def test_launching_without_optuna_or_at_a_dead_address_is_one_search_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlp_core.config import preset
+    from mlp_core.search import SearchError, SearchSpec
+    from mlp_core.search_launch import launch_search
+    from mlp_core.search_space import parse_space
+
+    base = preset("default")
+    spec = SearchSpec(base, parse_space({"lr": "0.01..0.1"}, base), trials=2)
+    with pytest.raises(SearchError, match=r"cannot reach a Ray cluster at 127\.0\.0\.1:1"):
+        launch_search(spec, runs_dir=tmp_path, ray="127.0.0.1:1")
+    monkeypatch.setitem(sys.modules, "optuna", None)  # `import optuna` now raises ImportError
+    with pytest.raises(SearchError, match=r"pip install 'mnist-tui\[optuna\]'"):
+        launch_search(spec, runs_dir=tmp_path)
+    assert not (tmp_path / "sweeps").exists()  # nothing was made
