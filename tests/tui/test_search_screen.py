@@ -146,8 +146,11 @@ def test_a_search_started_in_the_view_runs_detached_and_shows_its_trials(
             running = replace(first, state="running", epochs="", val=None, test=None)
             followed = _with_progress(runs_dir, running)
             assert followed.epochs == "1" and round(followed.val or 0, 2) == first.val
-            view.move_cursor(row=0)
+            view.move_cursor(row=2)
             assert view.selected_job_id is None  # c and x never act on a trial
+            view._search_changed = True  # a new reading redraws: the cursor stays on trial 2
+            view.set_rows([])
+            assert view.cursor_row == 2
         study = optuna.load_study(study_name=folder.name, storage=f"sqlite:///{folder}/study.db")
         assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
         assert best.number == study.best_trial.number

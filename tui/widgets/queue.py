@@ -235,8 +235,15 @@ class QueueView(DataTable):
             self._redraw()
         self.post_message(self.JobsChanged(rows))
 
+    def _selected_key(self) -> str | None:
+        """The row key under the cursor: a job's id or a trial's key."""
+        if not self.row_count:
+            return None
+        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        return None if row_key.value is None else str(row_key.value)
+
     def _redraw(self) -> None:
-        selected = self.selected_job_id
+        selected = self._selected_key()
         self.clear()
         columns = varying(self.jobs)
         for row in self.jobs:
@@ -254,6 +261,7 @@ class QueueView(DataTable):
             state = Text(trial.state, style=TRIAL_STYLES.get(trial.state, ""))
             self.add_row(*cells[:2], state, *cells[3:], key=f"{TRIAL_KEY}{trial.number}")
         ids = [row.id for row in self.jobs]
+        ids += [f"{TRIAL_KEY}{t.number}" for t in (self.search.trials if self.search else [])]
         if selected in ids:
             self.move_cursor(row=ids.index(selected))
         self._update_title()
@@ -261,12 +269,10 @@ class QueueView(DataTable):
     @property
     def selected_job_id(self) -> str | None:
         """The id of the job under the cursor, or None for an empty queue."""
-        if not self.row_count:
-            return None
-        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        if row_key.value is None or str(row_key.value).startswith(TRIAL_KEY):
+        key = self._selected_key()
+        if key is None or key.startswith(TRIAL_KEY):
             return None  # a search's trial: the controller's, not the queue's
-        return str(row_key.value)
+        return key
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
