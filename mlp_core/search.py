@@ -324,6 +324,7 @@ class Search:
             current.run_dir, current.run_name = event.run_dir, event.run_name
             with self._study_lock:
                 current.trial.set_user_attr("run", event.run_name)
+            self._write_results()  # a reader (the app's queue view) can follow the trial's run
         elif isinstance(event, EpochEnd):
             current.epochs.append(event)
             if current.best is None or _score(event) > _score(current.best):

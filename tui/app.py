@@ -627,10 +627,11 @@ class MnistApp(App[None]):
     @_while_running
     def _jobs_changed(self, message: QueueView.JobsChanged) -> None:
         view = self.query_one(QueueView)
-        if message.jobs and not self._queue_seen:  # a reopened app shows the queue as it is
+        shown = bool(message.jobs) or view.showing_search  # p2-search: a search's trials too
+        if shown and not self._queue_seen:  # a reopened app shows the queue as it is
             self._queue_seen = True
             view.display = True
-        elif not message.jobs:  # cleared, here or elsewhere: out of the way
+        elif not shown:  # cleared, here or elsewhere: out of the way
             self._queue_seen = False
             view.display = False
         if not view.words():

@@ -118,19 +118,14 @@ def run_search_command(args: argparse.Namespace) -> int:
 
 def _detach(args: argparse.Namespace, search: Any) -> int:
     """Hand the search (its study already created) to a detached controller process."""
-    from mlp_core.runproc import spawn_detached
+    from mlp_core.search import SearchError
+    from mlp_core.search_launch import LOG_FILE, detach_search
 
-    folder = search.sweep_dir
-    search.close()  # the controller lock passes to the detached process
-    argv = ["tui.cli", "search", "--resume", str(folder)]
-    if args.data_dir is not None:
-        argv += ["--data-dir", str(args.data_dir)]
-    if args.ray:
-        argv += ["--ray", args.ray]
-    if spawn_detached(argv, folder / "controller.log") != 0:
-        return fail(f"could not start the controller; see {folder / 'controller.log'}")
-    print(f"search: {search.spec.trials} trials, controller detached; log: "
-          f"{folder / 'controller.log'}")
+    try:
+        folder = detach_search(search, data_dir=args.data_dir, ray=args.ray)
+    except SearchError as exc:
+        return fail(str(exc))
+    print(f"search: {search.spec.trials} trials, controller detached; log: {folder / LOG_FILE}")
     print(f"folder: {folder}  (after a kill: mnist-tui search --resume {folder})", flush=True)
     return EXIT_OK
 

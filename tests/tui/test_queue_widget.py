@@ -57,7 +57,7 @@ def test_the_view_shows_the_files_and_its_keys_act_on_them(tmp_path: Path) -> No
             view = app.query_one(QueueView)
             await _until(pilot, lambda: view.row_count == 3)
             assert _cell(view, ids[1], "config") == "hidden=32"
-            assert view.border_title == "queue: 3 waiting"
+            assert view.border_title.startswith("queue: 3 waiting · local")
             assert view.words() == "queue 0/3"
             await pilot.press("down", "c")
             await _until(pilot, lambda: view.states.get(ids[1]) == "cancelled")
@@ -70,7 +70,7 @@ def test_the_view_shows_the_files_and_its_keys_act_on_them(tmp_path: Path) -> No
             # Another process adds a job: the view shows it without being told.
             enqueue(tmp_path, [BASE])
             await _until(pilot, lambda: view.row_count == 3)
-            assert view.border_title == "queue: 3 waiting"
+            assert view.border_title.startswith("queue: 3 waiting · local")
             await pilot.press("s")
             await pilot.pause()
             assert app.run_requests == 1  # the app starts the runner (it knows the devices)
@@ -89,7 +89,7 @@ def test_clear_takes_the_ended_jobs_off(tmp_path: Path) -> None:
         async with app.run_test(size=SIZE) as pilot:
             view = app.query_one(QueueView)
             await _until(pilot, lambda: view.row_count == 2)
-            assert view.border_title == "queue: 1 waiting, 1 cancelled"
+            assert view.border_title.startswith("queue: 1 waiting, 1 cancelled · ")
             await pilot.press("C")
             await _until(pilot, lambda: view.row_count == 1)
             assert [job.id for job in list_jobs(tmp_path)] == [jobs[1].id]

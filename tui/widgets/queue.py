@@ -7,6 +7,12 @@ asked to), and its keys act on the files themselves: `c` cancels the job under t
 (a running one is stopped), `x`/Delete removes it, `C` clears the ended ones. Starting the
 runner needs the form's devices, so `s` only asks, by posting `RunRequested`; each re-read
 posts `JobsChanged` for the app's header. A reopened app shows the queue as it is.
+
+Its title names the runner's executor and address (queue/runner.json: local, one run process
+per device, or Ray at an address) and whether a runner is alive. `S` opens the Search screen
+(`tui.screens.search`), which starts a detached search controller; while a search runs (or
+after one started or watched here ended) its trials are rows below the jobs, the best trial so
+far and, at the end, Optuna's importances are the bottom border's line (`tui.widgets.queue_search`).
 """
 
 from __future__ import annotations
@@ -24,9 +30,22 @@ from textual.widgets import DataTable
 from textual.worker import Worker, WorkerState
 
 from tui.format import percent
+from tui.widgets.queue_search import (
+    TRIAL_KEY,
+    TRIAL_STYLES,
+    RunnerInfo,
+    best_words,
+    importance_words,
+    read_runner,
+    read_search,
+    runner_words,
+    search_words,
+    trial_cells,
+)
 
 if TYPE_CHECKING:
     from mlp_core.jobqueue import Job
+    from mlp_core.search_status import SearchStatus
 
 #: Each job state and its look (an unknown state is shown plain).
 STATE_STYLES = {
@@ -123,6 +142,8 @@ class QueueView(DataTable):
         Binding("x,delete", "remove_job", "Remove job"),
         Binding("s", "run_queue", "Run queue"),
         Binding("C", "clear_jobs", "Clear ended", show=False),
+        Binding("S", "search", "Search",
+                tooltip="New Optuna search (ranges, trials, pruning); its trials show here"),
     ]
 
     #: Seconds between two readings of the queue's files.
@@ -138,11 +159,22 @@ class QueueView(DataTable):
     class RunRequested(Message):
         """The user asked for the waiting jobs to run (the app starts the runner)."""
 
-    def __init__(self, runs_dir: Path, *, id: str | None = None) -> None:
+    def __init__(
+        self, runs_dir: Path, *, data_dir: Path | None = None, id: str | None = None
+    ) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.runs_dir = runs_dir
+        #: The data set's folder for a search's controller (None: the app's, else the default).
+        self.data_dir = data_dir
         self.jobs: list[JobRow] = []
         """The jobs as last read (for the app and tests; `rows` is the DataTable's)."""
+        self.runner: RunnerInfo | None = None
+        """The queue runner as last read (executor, address, alive)."""
+        self.search: SearchStatus | None = None
+        """The search shown below the jobs, as last read, or None."""
+        #: Search folders started from here or seen running: shown after they end too.
+        self.watched: set[Path] = set()
+        self._search_changed = False
 
     @property
     def states(self) -> dict[str, str]:
@@ -163,15 +195,18 @@ class QueueView(DataTable):
         self._read()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="queue-read")
-    def _read(self) -> list[JobRow]:
-        return read_queue(self.runs_dir)
+    def _read(self) -> tuple[list[JobRow], RunnerInfo, SearchStatus | None]:
+        search = read_search(self.runs_dir, set(self.watched))
+        return read_queue(self.runs_dir), read_runner(self.runs_dir), search
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker: Worker[Any] = event.worker
         if worker.group == "queue-read":
             event.stop()
-            if event.state == WorkerState.SUCCESS:
-                self.set_rows(worker.result or [])
+            if event.state == WorkerState.SUCCESS and worker.result is not None:
+                rows, runner, search = worker.result
+                self.set_search(runner, search)
+                self.set_rows(rows)
         elif worker.group == "queue-act":
             event.stop()
             if event.state == WorkerState.ERROR:
@@ -179,16 +214,36 @@ class QueueView(DataTable):
             if worker.is_finished:
                 self.reload()
 
+    def set_search(self, runner: RunnerInfo | None, search: SearchStatus | None) -> None:
+        """Take the runner and search as read (shown at the next redraw, if they changed)."""
+        if search is not None and search.running:
+            self.watched.add(search.folder.absolute())
+        self._search_changed = (runner, search) != (self.runner, self.search)
+        self.runner, self.search = runner, search
+
+    @property
+    def showing_search(self) -> bool:
+        """Whether a search's trials are shown (the app keeps the view open for them)."""
+        return self.search is not None
+
     def set_rows(self, rows: list[JobRow]) -> None:
-        """Show exactly `rows`, keeping the selected job; say so up."""
-        changed = rows != self.jobs
+        """Show exactly `rows` (and the search), keeping the selected job; say so up."""
+        changed = rows != self.jobs or self._search_changed
+        self._search_changed = False
         self.jobs = rows
         if changed:
             self._redraw()
         self.post_message(self.JobsChanged(rows))
 
+    def _selected_key(self) -> str | None:
+        """The row key under the cursor: a job's id or a trial's key."""
+        if not self.row_count:
+            return None
+        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        return None if row_key.value is None else str(row_key.value)
+
     def _redraw(self) -> None:
-        selected = self.selected_job_id
+        selected = self._selected_key()
         self.clear()
         columns = varying(self.jobs)
         for row in self.jobs:
@@ -201,7 +256,12 @@ class QueueView(DataTable):
             state = Text(row.state, style=STATE_STYLES.get(row.state, ""))
             cells = [row.id, shown or row.summary, state, row.epoch, row.val, row.test, row.run]
             self.add_row(*cells, key=row.id)
+        for trial in self.search.trials if self.search is not None else []:
+            cells = trial_cells(trial)
+            state = Text(trial.state, style=TRIAL_STYLES.get(trial.state, ""))
+            self.add_row(*cells[:2], state, *cells[3:], key=f"{TRIAL_KEY}{trial.number}")
         ids = [row.id for row in self.jobs]
+        ids += [f"{TRIAL_KEY}{t.number}" for t in (self.search.trials if self.search else [])]
         if selected in ids:
             self.move_cursor(row=ids.index(selected))
         self._update_title()
@@ -209,10 +269,10 @@ class QueueView(DataTable):
     @property
     def selected_job_id(self) -> str | None:
         """The id of the job under the cursor, or None for an empty queue."""
-        if not self.row_count:
-            return None
-        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        return str(row_key.value) if row_key.value is not None else None
+        key = self._selected_key()
+        if key is None or key.startswith(TRIAL_KEY):
+            return None  # a search's trial: the controller's, not the queue's
+        return key
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -255,6 +315,20 @@ class QueueView(DataTable):
     def action_run_queue(self) -> None:
         self.post_message(self.RunRequested())
 
+    def action_search(self) -> None:
+        """Open the Search screen; a search started there is shown here as it runs."""
+        from tui.screens.search import SearchScreen
+
+        data_dir = self.data_dir or getattr(self.app, "data_dir", None)
+
+        def started(folder: Path | None) -> None:
+            if folder is not None:
+                self.watched.add(folder.absolute())
+                self.notify(f"search started: {folder.name}", title="Search")
+                self.reload()
+
+        self.app.push_screen(SearchScreen(self.runs_dir, data_dir), started)
+
     @work(thread=True, exit_on_error=False, group="queue-act")
     def _act(self, operation: Any, job_id: str) -> None:
         """A queue operation off the UI thread (cancelling a running job stops its run)."""
@@ -264,4 +338,15 @@ class QueueView(DataTable):
         counts = self.counts()
         order = [*STATE_STYLES, *(state for state in counts if state not in STATE_STYLES)]
         parts = [f"{counts[state]} {state}" for state in order if counts.get(state)]
-        self.border_title = f"queue: {', '.join(parts) if parts else 'empty'}"
+        title = f"queue: {', '.join(parts) if parts else 'empty'}"
+        if self.runner is not None:
+            title += f" · {runner_words(self.runner)}"
+        if self.search is not None:
+            title += f" · {search_words(self.search)}"
+            lines = [best_words(self.search), importance_words(self.search)]
+            self.border_subtitle = " · ".join(line for line in lines if line)
+            self.styles.border_bottom = ("solid", self.styles.border_top[1])
+        elif self.border_subtitle:
+            self.border_subtitle = ""
+            self.styles.border_bottom = None
+        self.border_title = title
