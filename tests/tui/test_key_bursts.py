@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -121,6 +122,15 @@ async def test_a_number_field_keeps_what_it_refuses_and_says_why(
 #: A tmux server of this test process's own (its own socket): a tmux session of anyone else's
 #: on the machine, or a `tmux kill-server`, cannot touch the sessions these tests drive.
 TMUX = ["tmux", "-L", f"mnist-tui-tests-{os.getpid()}"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _own_tmux_server() -> Iterator[None]:
+    """Ends this module's tmux server and removes its socket file once its tests are done."""
+    yield
+    subprocess.run([*TMUX, "kill-server"], capture_output=True, check=False)
+    socket = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}" / TMUX[2]
+    socket.unlink(missing_ok=True)
 
 
 class Pane:
