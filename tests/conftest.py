@@ -93,3 +93,23 @@ def mnist_checkpoint(mnist_subset: Dataset, tmp_path_factory: pytest.TempPathFac
     config = TrainConfig(hidden=64, epochs=3, batch_size=64, val_split=500, device="cpu")
     events = list(train(config, mnist_subset, runs_dir=tmp_path_factory.mktemp("mnist-runs")))
     return Path(events[0].run_dir) / "checkpoints" / "best.safetensors"
+
+
+# -- the suite leaves no process behind ------------------------------------------------------
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any process a test spawned (a run, a queue runner, a search controller:
+    each names its folder under pytest's temporary root on its command line) outlived the
+    tests that started it; it is killed by pid here so nothing stays detached."""
+    from spawned import kill_spawned
+
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    left = kill_spawned(factory.getbasetemp())
+    if left:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"processes left behind by the tests (killed): {left}", red=True)
