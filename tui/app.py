@@ -45,9 +45,10 @@ from textual.widgets import Button, Footer, Static
 from textual.worker import Worker, get_current_worker
 
 from mlp_core.config import PRESETS, ConfigError, TrainConfig
+from tui import user_config
 from tui.app_browse import NARROW_WIDTH, RunActions
 from tui.app_inspect import InspectActions
-from tui.keys import APP_KEYS, PALETTE_COMMANDS
+from tui.keys import APP_KEYS, PALETTE_COMMANDS, PLAIN_KEYS
 from tui.messages import (
     BackendLoaded,
     CheckpointWritten,
@@ -61,13 +62,15 @@ from tui.messages import (
     RunGone,
     Stopped,
 )
+from tui.screens.event_log import EventLog
 from tui.widgets.app_header import AppHeader
-from tui.widgets.charts import AccuracyChart, LossChart
+from tui.widgets.charts import AccuracyChart, LossChart, MetricChart
 from tui.widgets.checkpoint_panel import CheckpointPanel
 from tui.widgets.config_form import ConfigForm
 from tui.widgets.epoch_progress import EpochProgress as EpochProgressBar
 from tui.widgets.queue import QueueView
 from tui.widgets.results import ResultsTable
+from tui.widgets.system_monitor import SystemMonitor
 from tui.worker import Backend, follow_run, load_backend
 
 if TYPE_CHECKING:
@@ -113,7 +116,7 @@ class MnistApp(App[None]):
     KEYS: ClassVar[list[Binding]] = APP_KEYS
     BINDINGS: ClassVar[list[BindingType]] = [
         dataclasses.replace(key, priority=True) for key in APP_KEYS
-    ]
+    ] + list(PLAIN_KEYS)
     #: Palette-only commands: (title, help, action).
     EXTRA_COMMANDS: ClassVar[list[tuple[str, str, str]]] = PALETTE_COMMANDS
 
@@ -169,10 +172,18 @@ class MnistApp(App[None]):
         self._status_text = ""
         self._grid_shown = False
         self._noted: str | None = None
+        #: Every message of the session (toasts are few and short; the log keeps them all).
+        self.event_log = EventLog()
+        #: What is remembered between launches (form, charts, panel), never in the runs folder.
+        self.user_config, self._config_note = user_config.load()
+        self._config_saved_at = 0.0
         try:
             self.initial_config = dataclasses.replace(PRESETS["default"], device=device)
         except ConfigError:
             self.initial_config = PRESETS["default"]
+        remembered, _refused = self.user_config.form_config(self.initial_config)
+        # The device is the command line's (--device), never a remembered one.
+        self.initial_config = dataclasses.replace(remembered, device=self.initial_config.device)
 
     def get_default_screen(self) -> Screen[Any]:
         return MainScreen(id="_default")
@@ -189,12 +200,21 @@ class MnistApp(App[None]):
                 yield ResultsTable(id="results")
                 yield QueueView(self.runs_dir, id="queue")
             yield CheckpointPanel(self.runs_dir, id="panel")
-        yield Static("Loading torch and the data set in the background…", id="status")
+        with Horizontal(id="status-line"):
+            yield Static("Loading torch and the data set in the background…", id="status")
+            yield SystemMonitor(id="monitor")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(QueueView).display = False
+        for chart in self.query(MetricChart):
+            chart.apply_choices(*self.user_config.chart(chart.id or ""))
+        if self._config_note:
+            self.notify(self._config_note, title="Settings", severity="warning")
         self.show_panel = self.size.width >= NARROW_WIDTH
+        if self.size.width >= NARROW_WIDTH:  # both fit: as they were left last time
+            self.show_panel = self.user_config.panel.get("show_panel") is not False
+            self.show_form = self.user_config.panel.get("show_form") is not False
         self._was_narrow = self.size.width < NARROW_WIDTH
         self._apply_layout()
         self._update_header()
@@ -427,6 +447,9 @@ class MnistApp(App[None]):
         self.push_screen(QuitLiveScreen([p.name for p in live], queue_active), answered)
 
     def _leave(self) -> None:
+        self._remember_form()
+        self.user_config.panel.update(show_panel=self.show_panel, show_form=self.show_form)
+        self.save_settings(force=True)
         if self._follow_worker is not None:
             self._follow_worker.cancel()
             self._wake.set()
@@ -445,6 +468,9 @@ class MnistApp(App[None]):
         self._show_history([])
         sizes = f"{event.train_size} train / {event.val_size} val / {event.test_size} test"
         self._status(f"run {event.run_name} · {event.dataset} {sizes} · {event.device}")
+        device = str(event.device)
+        monitor = self.query_one(SystemMonitor)
+        monitor.gpu_index = int(device.split(":")[1]) if device.startswith("cuda:") else 0
         if event.note and event.note != self._noted:  # once, not for every run of a queue
             self._noted = event.note
             self.notify(event.note, title="Data set", severity="warning")
@@ -462,6 +488,7 @@ class MnistApp(App[None]):
             event.eta_seconds,
             event.train_loss,
         )
+        self.query_one(LossChart).add_step(event.epoch, event.step, event.steps, event.train_loss)
         if self.run_state != "stopping":
             self.run_state = f"training {event.epoch}/{self._epochs}"
 
@@ -671,6 +698,8 @@ class MnistApp(App[None]):
 
     @on(ConfigForm.Changed)
     def _form_changed(self) -> None:
+        self._remember_form()
+        self.save_settings()
         if self.run_actions.start_from is not None:
             self.run_actions.update_start_from()
         grid = self.query_one(ConfigForm).grid_text
@@ -873,6 +902,7 @@ class MnistApp(App[None]):
         screen.set_class(self.size.height < SHORT_HEIGHT, "-short")
         self.query_one(ConfigForm).display = self.show_form
         self.query_one(CheckpointPanel).display = self.show_panel
+        self._update_header()
 
     # -- header, status, palette ----------------------------------------------------------
 
@@ -882,8 +912,69 @@ class MnistApp(App[None]):
     def watch_device_label(self) -> None:
         self._update_header()
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every message goes to the event log (ctrl+b) with its time; the toast is short-lived
+        (3 s, 8 s for warnings and errors), so toasts never pile up over the charts."""
+        self.event_log.add(str(message), str(severity), title)
+        if timeout is None or timeout > 8:
+            timeout = 3 if severity == "information" else 8
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def action_help(self) -> None:
+        """Every key, by where it applies (`?`, F1); Escape closes it."""
+        from tui.screens.help import HelpScreen, default_rows
+
+        self.push_screen(HelpScreen(default_rows([*APP_KEYS, *PLAIN_KEYS])))
+
+    def action_event_log(self) -> None:
+        from tui.screens.event_log import EventLogScreen
+
+        self.push_screen(EventLogScreen(self.event_log))
+
+    def action_focus_charts(self) -> None:
+        """Focus the loss chart, then the accuracy chart (their cursor, 1-5 and `l` keys)."""
+        loss, accuracy = self.query_one(LossChart), self.query_one(AccuracyChart)
+        (accuracy if loss.has_focus else loss).focus()
+
+    @on(MetricChart.ChoicesChanged)
+    def _chart_choices(self, message: MetricChart.ChoicesChanged) -> None:
+        self.user_config.set_chart(message.chart.id or "", message.log_scale, message.hidden)
+        self.save_settings(force=True)
+
+    def save_settings(self, force: bool = False) -> None:
+        """Write the remembered choices (at most every few seconds unless `force`: it fsyncs)."""
+        now = time.monotonic()
+        if not force and now - self._config_saved_at < 5:
+            return
+        self._config_saved_at = now
+        note = user_config.save(self.user_config)
+        if note:
+            self.event_log.add(note, "warning", "Settings")
+
+    def _remember_form(self) -> None:
+        form = self.query_one(ConfigForm)
+        if form.problems():
+            return
+        try:
+            self.user_config.remember_form(form.config())
+        except ConfigError:
+            return
+
     def _update_header(self) -> None:
-        queue = self.query_one(QueueView).words() if self.is_mounted else ""
+        if not self.is_mounted:
+            return
+        queue = self.query_one(QueueView).words()
+        # The monitor shares the status line: at 80 columns only while a run trains.
+        monitor = self.query_one(SystemMonitor)
+        monitor.display = self.is_training or bool(queue) or self.size.width >= NARROW_WIDTH
         state = f"{queue} · {self.run_state}" if queue else self.run_state
         self.sub_title = f"{self.device_label} · {state}"
 
@@ -895,6 +986,7 @@ class MnistApp(App[None]):
     def _show_history(self, rows: list[dict[str, Any]]) -> None:
         self.history = list(rows)
         self.query_one(ResultsTable).set_history(self.history)
+        self.query_one(LossChart).clear_steps()
         self.query_one(LossChart).set_history(self.history)
         self.query_one(AccuracyChart).set_history(self.history)
 

@@ -205,7 +205,11 @@ class RunActions:
                 chart.set_compare(None)
             return
         runs = [
-            (name, self.app.history if entry.path == self.app.live_run else entry.metrics)
+            (
+                name,
+                self.app.history if entry.path == self.app.live_run else entry.metrics,
+                entry.path.name,
+            )
             for name, entry in zip(legend_names(entries), entries, strict=True)
         ]
         for chart in charts:

@@ -20,7 +20,7 @@ APP_KEYS: list[Binding] = [
         "Queue",
         tooltip="Queue the form's config; comma lists make a grid of every combination",
     ),
-    Binding("ctrl+o", "toggle_panel", "Checkpoints", tooltip="Show/focus or hide the runs"),
+    Binding("ctrl+o", "toggle_panel", "Panel", tooltip="Show/focus or hide the runs"),
     Binding("ctrl+f", "toggle_form", "Form", tooltip="Show/focus or hide the form"),
     Binding("ctrl+l", "runs_table", "Runs", tooltip="Every run in a sortable table"),
     Binding(
@@ -30,7 +30,28 @@ APP_KEYS: list[Binding] = [
         show=False,  # no room at 80 columns; in the palette
         tooltip="Focus the results table, then the queue",
     ),
+    Binding(
+        "ctrl+n",
+        "focus_charts",
+        "Charts",
+        show=False,  # no room at 80 columns; in the help and the palette
+        tooltip="Focus the loss chart, then the accuracy chart (their keys: see ?)",
+    ),
+    Binding(
+        "ctrl+b",
+        "event_log",
+        "Log",
+        show=False,  # no room at 80 columns; in the help and the palette
+        tooltip="Every message of this session, with its time",
+    ),
+    Binding("f1", "help", "Help", show=False, tooltip="Every key, by where it applies"),
     Binding("ctrl+q", "quit", "Quit", tooltip="Quit; live runs go on (or are stopped, if you say)"),
+]
+
+#: Keys the app binds without priority: a priority `?` would swallow the `?` typed in a
+#: field; an Input consumes printable keys first, so a plain binding fires everywhere else.
+PLAIN_KEYS: list[Binding] = [
+    Binding("question_mark", "help", "Help", tooltip="Every key, by where it applies"),
 ]
 
 #: Palette-only commands: (title, help, action of the app).

@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+# This file's module name is `conftest`, as tests/conftest.py's is: once it is imported it
+# shadows that one for `from conftest import ...`, so it offers the same helpers.
+from tests_shared import make_tiny_dataset, write_dataset  # noqa: F401 (re-exported)
+
 from data.mnist import Dataset, load_dataset
 from mlp_core.config import TrainConfig
 from mlp_core.trainer import train
@@ -31,3 +35,9 @@ def mnist_checkpoint(mnist_subset: Dataset, tmp_path_factory: pytest.TempPathFac
     config = TrainConfig(hidden=64, epochs=3, batch_size=64, val_split=500, device="cpu")
     events = list(train(config, mnist_subset, runs_dir=tmp_path_factory.mktemp("mnist-runs")))
     return Path(events[0].run_dir) / "checkpoints" / "best.safetensors"
+
+
+@pytest.fixture(autouse=True)
+def _own_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test of the app reads or writes the developer's own settings (tui.user_config)."""
+    monkeypatch.setenv("MNIST_TUI_CONFIG_DIR", str(tmp_path / "config"))

@@ -23,10 +23,11 @@ FOOTER_KEYS = (
     "^r Start",
     "^s Stop",
     "^g Queue",
-    "^o Checkpoints",
+    "^o Panel",
     "^f Form",
     "^l Runs",
     "^q Quit",
+    "? Help",
 )
 
 

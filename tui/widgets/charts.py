@@ -339,7 +339,9 @@ class MetricChart(PlotextPlot, can_focus=True):
         self._last_draw = time.monotonic()
         plt = self.plt
         plt.clear_data()
-        plt.yscale("log" if self.log_scale else "linear", yside="left")
+        # A log axis with nothing on it makes plotext fail (10 ** None): linear until data.
+        has_data = any(points and label not in self.hidden for label, _, points in self.lines())
+        plt.yscale("log" if self.log_scale and has_data else "linear", yside="left")
         plt.xaxes(True, False)  # no frame line on top: a row more for the curves
         plt.yaxes(True, False)
         drawn: list[float] = []

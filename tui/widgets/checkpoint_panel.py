@@ -36,8 +36,8 @@ from tui.catalog import (
     runs_signature,
     scan_runs,
 )
+from tui.colours import colours_for
 from tui.format import number, percent, run_started
-from tui.widgets.charts import compare_colour
 
 STATUS_STYLE = {
     "running": "bold green",
@@ -374,7 +374,7 @@ class CheckpointPanel(Vertical):
         live = self.live_run is not None and entry.path == self.live_run
         mark = None
         if entry.path in self.marked:
-            mark = compare_colour(self.marked.index(entry.path))[1]
+            mark = colours_for([p.name for p in self.marked])[entry.path.name].rich
         return run_label(entry, live, mark)
 
     def _relabel_runs(self) -> None:

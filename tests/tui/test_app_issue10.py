@@ -1,0 +1,133 @@
+"""Issue 10 in the app itself: help (? and F1), the event log (ctrl+b) fed by every notify,
+the charts' keys and focus (ctrl+n), per-step loss, run colours, remembered choices."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from app_helpers import make_app, past_run, run_async, set_form, wait_loaded, wait_until
+from reaper import reap_spawned  # noqa: F401 (an autouse fixture: kills what a test spawned)
+
+from data.mnist import Dataset
+from mlp_core.events import Progress
+from tui.colours import run_colour
+from tui.messages import EpochProgress
+from tui.screens.event_log import EventLogScreen
+from tui.screens.help import HelpScreen
+from tui.widgets.charts import AccuracyChart, LossChart
+from tui.widgets.checkpoint_panel import CheckpointPanel
+from tui.widgets.config_form import ConfigForm
+
+
+@run_async
+async def test_help_opens_on_question_mark_and_f1_and_escape_closes(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    app = make_app(tmp_path / "runs", tiny_dataset)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(app, pilot)
+        app.query_one(LossChart).focus()  # not in a field: `?` is a plain key
+        for key in ("question_mark", "f1"):
+            await pilot.press(key)
+            await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=5)
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: not isinstance(app.screen, HelpScreen), timeout=5)
+            assert app.focused is not None
+        # In a field `?` is typed, not a help key.
+        app.query_one("#field-lr").focus()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+        assert "?" in app.query_one("#field-lr").value
+
+
+@run_async
+async def test_every_notify_is_in_the_event_log_and_toasts_are_short(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    app = make_app(tmp_path / "runs", tiny_dataset)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(app, pilot)
+        app.notify("first message")
+        app.notify("a long error", severity="error", timeout=60)
+        texts = [entry.message for entry in app.event_log.entries]
+        assert "first message" in texts and "a long error" in texts
+        assert all(toast.timeout <= 8 for toast in app._notifications)
+        await pilot.press("ctrl+b")
+        await wait_until(pilot, lambda: isinstance(app.screen, EventLogScreen), timeout=5)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, EventLogScreen), timeout=5)
+
+
+@run_async
+async def test_ctrl_n_focuses_the_charts_and_progress_feeds_the_step_curve(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    app = make_app(tmp_path / "runs", tiny_dataset)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(app, pilot)
+        await pilot.press("ctrl+n")
+        assert app.focused is app.query_one(LossChart)
+        await pilot.press("ctrl+n")
+        assert app.focused is app.query_one(AccuracyChart)
+        loss = app.query_one(LossChart)
+        for step in (10, 20, 30):
+            app.post_message(EpochProgress(Progress(1, step, 100, 2.0 / step, 100.0, 5.0)))
+            await pilot.pause()
+        assert len(loss.steps.points) == 3
+        app._show_history([])  # a new run on screen: the step curve starts again
+        assert loss.steps.points == []
+
+
+@run_async
+async def test_chart_and_form_choices_are_remembered_between_launches(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    config_dir = Path(os.environ["MNIST_TUI_CONFIG_DIR"])
+    assert config_dir.is_relative_to(tmp_path)  # the autouse fixture: never the user's own
+    app = make_app(tmp_path / "runs", tiny_dataset)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(app, pilot)
+        set_form(app, {"hidden": "48", "epochs": "4", "val_split": "50"})
+        app.query_one(LossChart).focus()
+        await pilot.press("l", "2")  # log scale, hide the 2nd series
+        await pilot.pause()
+        await app.action_quit()
+    saved = json.loads((config_dir / "settings.json").read_text())
+    assert saved["form"]["hidden"] == 48
+    assert saved["charts"]["loss-chart"]["log_scale"] is True
+    again = make_app(tmp_path / "runs", tiny_dataset)
+    async with again.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(again, pilot)
+        form = again.query_one(ConfigForm)
+        assert form.config().hidden == 48 and form.config().epochs == 4
+        assert form.config().device == "cpu"  # the command line's, not a remembered one
+        chart = again.query_one(LossChart)
+        assert chart.log_scale is True and len(chart.hidden) == 1
+
+
+@run_async
+async def test_a_marked_run_has_its_own_colour_in_the_panel(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    runs = tmp_path / "runs"
+    first, second = past_run(runs, tiny_dataset), past_run(runs, tiny_dataset, hidden=16)
+    app = make_app(runs, tiny_dataset)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(app, pilot)
+        panel = app.query_one(CheckpointPanel)
+        await wait_until(pilot, lambda: len(panel.runs) == 2, timeout=10)
+        for run in (first, second):
+            panel.select_run(run)
+            await pilot.pause(0.2)
+            panel.action_toggle_mark()
+        await wait_until(pilot, lambda: len(app.compared) == 2, timeout=5)
+        for run in (first, second):
+            label = panel._label(panel.run_entry(run))
+            styles = {str(span.style) for span in label.spans}
+            assert any(run_colour(run.name).rich in style for style in styles), styles
+        chart = app.query_one(LossChart)
+        expected = {run_colour(first.name), run_colour(second.name)}
+        assert set(chart.compare_colours.values()) == expected
