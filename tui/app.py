@@ -171,6 +171,8 @@ class MnistApp(App[None]):
         self._was_narrow = False
         self._status_text = ""
         self._grid_shown = False
+        #: The latest run was put on screen after the first scan (once).
+        self._latest_shown = False
         self._noted: str | None = None
         #: Every message of the session (toasts are few and short; the log keeps them all).
         self.event_log = EventLog()
@@ -524,13 +526,15 @@ class MnistApp(App[None]):
     def _run_ended(self, message: RunEnded) -> None:
         event = message.event
         self.run_state = event.status
+        # The best epoch first: at 80 columns the end of the line is cut.
         summary = f"{event.status} after {event.epochs_done} epoch(s) in {event.seconds:.1f}s"
         if event.best_epoch is not None:
-            accuracy = event.best_val_accuracy
-            if accuracy is not None:
-                summary += f"; best epoch {event.best_epoch}: val {100 * accuracy:.2f}%"
+            best = f"best epoch {event.best_epoch}"
+            if event.best_val_accuracy is not None:
+                best += f": val {100 * event.best_val_accuracy:.2f}%"
             if event.test_accuracy_at_best is not None:
-                summary += f", test {100 * event.test_accuracy_at_best:.2f}%"
+                best += f", test {100 * event.test_accuracy_at_best:.2f}%"
+            summary = f"{best} · {summary}"
         self.query_one(EpochProgressBar).idle(summary)
         if not self._follow_queue:  # a queue's jobs are followed in the queue view instead
             self.notify(summary, title=f"Run {event.status}")
@@ -732,16 +736,29 @@ class MnistApp(App[None]):
         if message.run_path is not None and message.checkpoint_path is None:
             self.show_run(message.run_path)
 
-    def show_run(self, run_path: Path) -> None:
-        """Put a run on screen: its curves, table and config; a live run is followed, as if
-        this app had started it."""
+    @on(CheckpointPanel.RunsShown)
+    def _runs_shown(self, message: CheckpointPanel.RunsShown) -> None:
+        """The first scan: the latest run goes on screen (charts, table), never "no run yet";
+        the form keeps the values remembered from the last launch."""
+        if self._latest_shown:
+            return
+        self._latest_shown = True
+        if message.runs and not self.history and self.live_run is None and not self.is_training:
+            latest = next((e for e in message.runs if e.error is None), None)
+            if latest is not None:
+                self.show_run(latest.path, fill_form=False)
+
+    def show_run(self, run_path: Path, fill_form: bool = True) -> None:
+        """Put a run on screen: its curves, table and config (unless not `fill_form`); a live
+        run is followed, as if this app had started it."""
         entry = self.query_one(CheckpointPanel).run_entry(run_path)
         if entry is None or entry.error is not None:
             reason = entry.error if entry else "not found"
             self.notify(f"{run_path.name}: {reason}", severity="error")
             return
         if entry.status == "running":
-            self._fill_form(entry.config, run_path)
+            if fill_form:
+                self._fill_form(entry.config, run_path)
             if run_path != self.live_run or not self._followed_live:
                 self.follow(run_path)
             return
@@ -750,11 +767,14 @@ class MnistApp(App[None]):
             return
         self._stop_following()
         self._show_history(entry.metrics)
-        self._fill_form(entry.config, run_path)
+        if fill_form:
+            self._fill_form(entry.config, run_path)
         self._epochs = int(entry.config.get("epochs", len(entry.metrics)))
         self.run_state = f"viewing {entry.status} run"
-        self.query_one(EpochProgressBar).reset(
-            f"{entry.name}: {entry.status}, {len(entry.metrics)} epoch(s) · ctrl+r runs this config"
+        done = len(entry.metrics)
+        total = done if entry.status == "finished" else max(self._epochs, done)
+        self.query_one(EpochProgressBar).loaded(
+            done, total, f"{entry.status}, {done}/{self._epochs} epoch(s) · {entry.name}"
         )
 
     def _fill_form(self, config_dict: dict[str, Any], run_path: Path) -> None:

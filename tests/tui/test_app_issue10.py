@@ -131,3 +131,33 @@ async def test_a_marked_run_has_its_own_colour_in_the_panel(
         chart = app.query_one(LossChart)
         expected = {run_colour(first.name), run_colour(second.name)}
         assert set(chart.compare_colours.values()) == expected
+
+
+@run_async
+async def test_launch_shows_the_latest_run_complete_and_readable_at_80x24(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    from app_helpers import screen_lines
+    from textual.widgets import ProgressBar
+
+    from mlp_core.runs import read_metrics
+    from tui.widgets.results import ResultsTable
+
+    runs = tmp_path / "runs"
+    past_run(runs, tiny_dataset, epochs=2, hidden=16)
+    newest = past_run(runs, tiny_dataset, epochs=3, hidden=24)
+    app = make_app(runs, tiny_dataset)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(app, pilot)
+        await wait_until(pilot, lambda: len(app.history) == 3, timeout=10)
+        assert [row["epoch"] for row in app.history] == [1, 2, 3]
+        assert app.history[-1]["val_loss"] == read_metrics(newest)[-1]["val_loss"]
+        assert app.query_one(ResultsTable).row_count == 3
+        bar = app.query_one("#progress-bar", ProgressBar)
+        assert bar.percentage == 1.0  # a finished run's bar is full, not 0%
+        assert app.query_one(ConfigForm).raw_values()["hidden"] != 24  # the form is left as it was
+        text = "\n".join(screen_lines(app))
+        assert "no run yet" not in text
+        for heading in ("ep", "loss", "val loss", "val %", "test %"):  # beside the form
+            assert heading in text, heading
+        assert "finished, 3/3 epoch(s)" in text

@@ -188,6 +188,13 @@ class CheckpointPanel(Vertical):
             self.run_path = run_path
             self.checkpoint_path = checkpoint_path
 
+    class RunsShown(Message):
+        """The tree was rebuilt from a scan of the runs folder (newest run first)."""
+
+        def __init__(self, runs: list[RunEntry]) -> None:
+            super().__init__()
+            self.runs = runs
+
     class MarksChanged(Message):
         """The runs marked for comparison, in the order they were marked."""
 
@@ -343,6 +350,7 @@ class CheckpointPanel(Vertical):
             if run.path in expanded or live or (first_scan and index == 0):
                 node.expand()
         self.call_after_refresh(self._restore_cursor, cursor_path)
+        self.post_message(self.RunsShown(list(runs)))
         kept = [path for path in self.marked if any(run.path == path for run in runs)]
         if kept != self.marked:
             self.marked = kept
