@@ -41,6 +41,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Button, Footer, Static
 from textual.worker import Worker, get_current_worker
 
@@ -95,6 +96,11 @@ def _while_running(handler: Handler) -> Handler:
     return guarded  # type: ignore[return-value]
 
 
+def _shown(widget: Widget) -> bool:
+    """Whether the widget and every container above it are displayed."""
+    return all(getattr(node, "display", True) for node in widget.ancestors_with_self)
+
+
 class MainScreen(Screen[None]):
     """The app's own screen (under any modal one): it re-lays the app out when the terminal is
     resized. The app's own Resize handler runs before the app knows its new size; a screen's
@@ -104,6 +110,12 @@ class MainScreen(Screen[None]):
         app = self.app
         if isinstance(app, MnistApp):
             app.adapt_layout(event.size.width)
+
+    def on_screen_resume(self) -> None:
+        """A dialog closed: the focus goes back where it was, or somewhere useful."""
+        app = self.app
+        if isinstance(app, MnistApp):
+            self.call_after_refresh(app.keep_focus)
 
 
 class MnistApp(App[None]):
@@ -306,28 +318,36 @@ class MnistApp(App[None]):
         except ConfigError as exc:
             self.notify(str(exc), title="Cannot start", severity="error")
             return
-        start, self.run_actions.start_from = self.run_actions.start_from, None
+        actions = self.run_actions
+        start, fork = actions.start_from, actions.forking
+        actions.start_from, actions.forking = None, False
         if start is not None:
-            self.run_actions.update_start_from()
-        self.start_training(config, start=start)
+            actions.update_start_from()
+        self.start_training(config, start=start, fork=fork)
 
-    def start_training(self, config: TrainConfig, start: Path | None = None) -> None:
+    def start_training(
+        self, config: TrainConfig, start: Path | None = None, fork: bool = False
+    ) -> None:
         """Launch a run process for `config` (from the checkpoint file `start`, to resume or
-        fork) and follow it. The launch waits for the child to hold its folder, so it is done
+        fork; `fork`: a new run even where it could resume in place) and follow it. The
+        launch waits for the child to hold its folder, so it is done
         in a worker; a run that cannot start (checkpoint, data set, device) says why."""
         self._launching = True
         self.run_state = "starting"
         self.query_one(ConfigForm).set_training(True)
         self._show_history([])
         self.query_one(EpochProgressBar).reset("starting the run process…")
-        self._launch(config, start)
+        self.call_after_refresh(self.keep_focus)
+        self._launch(config, start, fork)
 
     @work(thread=True, exit_on_error=False, group="launch")
-    def _launch(self, config: TrainConfig, start: Path | None) -> None:
+    def _launch(self, config: TrainConfig, start: Path | None, fork: bool) -> None:
         from mlp_core.runproc import LaunchError, launch_run
 
         try:
-            run_path = launch_run(self.runs_dir, config, data_dir=self.data_dir, start=start)
+            run_path = launch_run(
+                self.runs_dir, config, data_dir=self.data_dir, start=start, fork=fork
+            )
         except LaunchError as exc:
             self.post_message(RunFailed("launch", str(exc), None))
             return
@@ -355,6 +375,7 @@ class MnistApp(App[None]):
         self.query_one(CheckpointPanel).mark_live(run_path)
         self._wake = threading.Event()
         self._follow_worker = self._follow(run_path, self._wake)
+        self.call_after_refresh(self.keep_focus)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="follow")
     def _follow(self, run_path: Path, wake: threading.Event) -> None:
@@ -379,6 +400,7 @@ class MnistApp(App[None]):
         self.query_one(ConfigForm).set_training(False)
         self.query_one(CheckpointPanel).mark_live(None)
         self._update_header()
+        self.call_after_refresh(self.keep_focus)
 
     def action_stop(self) -> None:
         """Stop the followed run (through its STOP file; it ends after its batch), or, with
@@ -922,6 +944,7 @@ class MnistApp(App[None]):
         screen.set_class(self.size.height < SHORT_HEIGHT, "-short")
         self.query_one(ConfigForm).display = self.show_form
         self.query_one(CheckpointPanel).display = self.show_panel
+        self.call_after_refresh(self.keep_focus)
         self._update_header()
 
     # -- header, status, palette ----------------------------------------------------------
@@ -947,6 +970,19 @@ class MnistApp(App[None]):
         if timeout is None or timeout > 8:
             timeout = 3 if severity == "information" else 8
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def keep_focus(self) -> None:
+        """Never leave the main screen with nothing focused (the next key would do nothing):
+        the form locked by a start, a hidden panel, a closed dialog all land here."""
+        if self.screen is not self.query_one(ConfigForm).screen:
+            return
+        focused = self.focused
+        if focused is not None and not focused.disabled and _shown(focused):
+            return
+        if self.show_form and not self.is_training:
+            self.query_one(ConfigForm).focus_first()
+        else:
+            self.query_one(LossChart).focus()
 
     def action_help(self) -> None:
         """Every key, by where it applies (`?`, F1); Escape closes it."""

@@ -161,3 +161,34 @@ async def test_launch_shows_the_latest_run_complete_and_readable_at_80x24(
         for heading in ("ep", "loss", "val loss", "val %", "test %"):  # beside the form
             assert heading in text, heading
         assert "finished, 3/3 epoch(s)" in text
+
+
+@run_async
+async def test_at_80x24_the_hidden_panel_keeps_no_focus_and_no_footer_keys(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    from app_helpers import screen_lines
+
+    runs = tmp_path / "runs"
+    past_run(runs, tiny_dataset, epochs=1)
+    app = make_app(runs, tiny_dataset)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(app, pilot)
+        await pilot.press("ctrl+o")  # the panel takes the form's turn, its tree focused
+        await wait_until(pilot, lambda: app.focused is app.query_one("#run-tree"), timeout=5)
+        await wait_until(pilot, lambda: "e Eval" in screen_lines(app)[-1], timeout=5)
+        await pilot.press("ctrl+f")  # the form again: the panel is hidden
+        await wait_until(pilot, lambda: not app.show_panel, timeout=5)
+        await pilot.pause(0.2)
+        panel = app.query_one(CheckpointPanel)
+        assert app.focused is not None and app.focused not in panel.query("*")
+        assert "e Eval" not in screen_lines(app)[-1] and "f Fork" not in screen_lines(app)[-1]
+        await pilot.press("e")
+        await pilot.pause(0.2)
+        assert app.screen is app.query_one(ConfigForm).screen  # no evaluation opened
+        await pilot.press("question_mark")  # in a field: typed, and F1 still opens the help
+        await pilot.press("f1")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=5)
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        assert app.focused is not None
