@@ -761,12 +761,15 @@ class MnistApp(App[None]):
     @on(CheckpointPanel.RunsShown)
     def _runs_shown(self, message: CheckpointPanel.RunsShown) -> None:
         """The first scan: the latest run goes on screen (charts, table), never "no run yet";
-        the form keeps the values remembered from the last launch."""
+        the form keeps the values remembered from the last launch. A live run is not followed
+        from here (that would lock the form): Enter on it in the panel does."""
         if self._latest_shown:
             return
         self._latest_shown = True
         if message.runs and not self.history and self.live_run is None and not self.is_training:
-            latest = next((e for e in message.runs if e.error is None), None)
+            latest = next(
+                (e for e in message.runs if e.error is None and e.status != "running"), None
+            )
             if latest is not None:
                 self.show_run(latest.path, fill_form=False)
 
@@ -792,7 +795,8 @@ class MnistApp(App[None]):
         if fill_form:
             self._fill_form(entry.config, run_path)
         self._epochs = int(entry.config.get("epochs", len(entry.metrics)))
-        self.run_state = f"viewing {entry.status} run"
+        if fill_form:  # chosen by the user; at launch the header still says "ready"
+            self.run_state = f"viewing {entry.status} run"
         done = len(entry.metrics)
         total = done if entry.status == "finished" else max(self._epochs, done)
         self.query_one(EpochProgressBar).loaded(
@@ -1028,9 +1032,9 @@ class MnistApp(App[None]):
         if not self.is_mounted:
             return
         queue = self.query_one(QueueView).words()
-        # The monitor shares the status line: at 80 columns only while a run trains.
-        monitor = self.query_one(SystemMonitor)
-        monitor.display = self.is_training or bool(queue) or self.size.width >= NARROW_WIDTH
+        # The device's load while a run trains (or the queue runs), at the status line's end;
+        # the rest of the time the status line has the whole row for what it says.
+        self.query_one(SystemMonitor).display = self.is_training or bool(queue)
         state = f"{queue} · {self.run_state}" if queue else self.run_state
         self.sub_title = f"{self.device_label} · {state}"
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlp_core.config import ConfigError, TrainConfig
+from mlp_core.text import printable
 from tui.catalog import CheckpointEntry, RunEntry
 from tui.widgets.charts import AccuracyChart, LossChart
 from tui.widgets.checkpoint_panel import CheckpointPanel
@@ -33,7 +34,7 @@ def legend_names(entries: list[RunEntry]) -> list[str]:
     """Short, distinct names for a chart legend: the label, else the name without its date."""
     names: list[str] = []
     for entry in entries:
-        name = entry.label or entry.name[16:] or entry.name
+        name = printable(entry.label or "")[:24] or entry.name[16:] or entry.name
         base, count = name, 2
         while name in names:
             name, count = f"{base} #{count}", count + 1

@@ -192,3 +192,24 @@ async def test_at_80x24_the_hidden_panel_keeps_no_focus_and_no_footer_keys(
         await pilot.press("escape")
         await pilot.pause(0.2)
         assert app.focused is not None
+
+
+@run_async
+async def test_the_system_monitor_shows_while_a_run_trains(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    from tui.widgets.system_monitor import SystemMonitor
+
+    app = make_app(tmp_path / "runs", tiny_dataset)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(app, pilot)
+        monitor = app.query_one(SystemMonitor)
+        assert not monitor.display  # idle: the status line keeps the whole row
+        set_form(app, {"hidden": "16", "epochs": "2", "val_split": "50", "batch_size": "100"})
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: monitor.display and monitor.sample is not None, timeout=60)
+        assert "app" in str(monitor.render())  # the process memory (CPU % from the 2nd sample)
+        await wait_until(pilot, lambda: app.run_state == "finished", timeout=60)
+        await pilot.pause(0.1)
+        assert not monitor.display
+        assert app.focused is not None  # the form is free again and something has the focus

@@ -114,7 +114,7 @@ def test_train_and_quit_at_80x24_then_browse_at_160x48(tmp_path: Path, tiny_data
     large = Terminal(f"mnist-tui-test-{os.getpid()}-160", 160, 48, runs, tiny_data_dir)
     try:
         screen = large.wait_for(lambda s: "ready" in s.splitlines()[0])
-        screen = large.wait_for(lambda s: "h16 lr0.05 done" in s)
+        screen = large.wait_for(lambda s: "done" in s and "h16 lr0.05" in s)
         assert "runs in" in screen and "hidden units" in screen and "accuracy" in screen
         assert "last e2" in screen
         large.keys("C-o", "Enter")  # focus the panel; Enter on the run loads its curves
@@ -184,7 +184,7 @@ def test_a_run_outlives_its_terminal_and_another_app_follows_and_stops_it(
     third: Terminal | None = None
     try:
         second.wait_for(lambda s: "ready" in _header(s))
-        second.wait_for(lambda s: "h2048 lr0.05 done" in s)
+        second.wait_for(lambda s: "done" in s and "h2048 lr0.05" in s)
         second.keys("C-o", "Enter")  # the finished run loads
         second.wait_for(lambda s: "viewing finished run" in _header(s))
         second.keys("C-f")  # the form, filled from that run: 30 epochs this time
@@ -195,7 +195,7 @@ def test_a_run_outlives_its_terminal_and_another_app_follows_and_stops_it(
 
         third = Terminal(f"{name}-c", 160, 48, runs, data)
         third.wait_for(lambda s: "ready" in _header(s))
-        third.wait_for(lambda s: "lr0.05 running" in s)
+        third.wait_for(lambda s: "running" in s and "h2048 lr0.05" in s)
         third.keys("C-o", "Enter")  # the newest run, the live one: followed from here too
         screen = third.wait_for(lambda s: "training" in _header(s), timeout=20)
         done = len(read_metrics(live))

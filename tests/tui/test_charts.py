@@ -15,7 +15,8 @@ from tui.colours import RUN_PALETTE, colours_for, run_colour, split_colour
 from tui.widgets.chart_data import StepSeries, epoch_ticks, fit_range, smooth
 from tui.widgets.charts import AccuracyChart, LossChart, MetricChart
 
-BRAILLE = range(0x2801, 0x2900)  # plotext's line cells (the blank braille cell excluded)
+BRAILLE = range(0x2801, 0x2900)  # plotext's braille line cells (the blank one excluded)
+QUADRANTS = range(0x2580, 0x25A0)  # the "hd" marker's quadrant blocks (LINE_MARKER)
 
 
 def rows(epochs: int, low: float = 0.80, high: float = 0.86) -> list[dict[str, Any]]:
@@ -59,7 +60,8 @@ def chart_lines(app: App[None], chart: MetricChart) -> list[str]:
 
 
 def has_braille(line: str) -> bool:
-    return any(ord(char) in BRAILLE for char in line)
+    """Whether a curve is drawn on this line (braille or the quadrant blocks of "hd")."""
+    return any(ord(char) in BRAILLE or ord(char) in QUADRANTS for char in line)
 
 
 async def settle(pilot: Any) -> None:
@@ -237,3 +239,24 @@ async def test_the_step_curve_fills_the_first_epoch() -> None:
         assert "0.50" in lines[-1]  # half-epoch ticks while there is no whole epoch
         chart.clear_steps()
         assert chart.steps.points == []
+
+
+@run_async
+async def test_past_the_first_epoch_the_first_steps_do_not_flatten_the_loss_axis() -> None:
+    """The loss at the first steps (~2.3) goes off the top once the run is past its first
+    epoch: the axis fits the rest, so the epochs' losses (0.1-0.3) fill the height."""
+    app = ChartsApp()
+    async with app.run_test(size=(120, 20)) as pilot:
+        chart = app.query_one(LossChart)
+        for epoch in (1, 2, 3):
+            for step in range(10, 469, 20):
+                loss = 2.3 * math.exp(-(epoch - 1 + step / 469) * 8) + 0.1
+                chart.add_step(epoch, step, 469, loss)
+        epochs = [
+            {**row, "train_loss": 0.3 / e, "val_loss": 0.32 / e, "test_loss": 0.33 / e}
+            for e, row in enumerate(rows(2), start=1)
+        ]
+        chart.set_history(epochs)
+        await settle(pilot)
+        ticks = [float(line.split("┤")[0]) for line in chart_lines(app, chart) if "┤" in line]
+        assert ticks and max(ticks) < 1.0, ticks
