@@ -213,3 +213,4 @@ async def test_the_system_monitor_shows_while_a_run_trains(
         await pilot.pause(0.1)
         assert not monitor.display
         assert app.focused is not None  # the form is free again and something has the focus
+

@@ -369,6 +369,9 @@ class CheckpointPanel(Vertical):
         tree = self.tree
         target = self._node_for(path) if path is not None else None
         if target is not None:
+            # From the top, then as little as it takes to show the cursor: a run that just
+            # appeared (or ended) at the top stays in view whenever both fit.
+            tree.scroll_to(y=0, animate=False, immediate=True)
             tree.move_cursor(target, animate=False)
         elif tree.cursor_line < 0 and tree.root.children:
             tree.cursor_line = 0
