@@ -7,8 +7,8 @@
     .venv/bin/python docs/make_screenshot.py [--only live|compare] [--device cpu]
 
 Uses Textual's own SVG export, in a temporary runs folder and settings folder (nothing of the
-user's is read or written). The runs are small (a subset for the compared runs, h=128 for the
-live one) so the script takes a few minutes on a CPU.
+user's is read or written). The compared runs are small (a 20,000-image subset); the live one
+is the default preset (h=1024), so the script takes a few minutes on a CPU.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from data.mnist import Dataset, load_dataset
-from mlp_core.config import TrainConfig
+from mlp_core.config import PRESETS, TrainConfig
 from tui.app import MnistApp
 from tui.widgets.checkpoint_panel import CheckpointPanel
 from tui.widgets.config_form import ConfigForm
@@ -37,7 +37,7 @@ def subset(dataset: Dataset, count: int) -> Dataset:
 
 async def shoot_live(dataset: Dataset, device: str) -> None:
     """Start a run from the form and take both sizes in the middle of its 4th epoch."""
-    config = TrainConfig(hidden=128, epochs=10, batch_size=128, lr=0.05, device=device)
+    config = dataclasses.replace(PRESETS["default"], epochs=10, device=device)
     app = MnistApp(Path("runs"), dataset=dataset, device=device)
     async with app.run_test(size=SIZES[0]) as pilot:
         while app.backend is None:

@@ -105,11 +105,14 @@ def key_table() -> str:
     from tui.screens.runs_table import RunsScreen
     from tui.screens.weights import WeightsScreen
     from tui.widgets.canvas import DrawingCanvas
+    from tui.widgets.charts import LossChart, MetricChart
     from tui.widgets.checkpoint_panel import CheckpointPanel
     from tui.widgets.queue import QueueView
 
     places: list[tuple[str, list[Binding]]] = [
-        ("anywhere", APP_KEYS),
+        ("anywhere", [*APP_KEYS, *PLAIN_KEYS]),
+        ("charts (ctrl+n)", MetricChart.BINDINGS),  # type: ignore[list-item]
+        ("loss chart", LossChart.BINDINGS),  # type: ignore[list-item]
         ("checkpoint panel", CheckpointPanel.BINDINGS),  # type: ignore[list-item]
         ("queue", QueueView.BINDINGS),  # type: ignore[list-item]
         ("runs table (ctrl+l)", RunsScreen.BINDINGS),  # type: ignore[list-item]

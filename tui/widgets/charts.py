@@ -350,7 +350,8 @@ class MetricChart(PlotextPlot, can_focus=True):
         plt.yaxes(True, False)
         drawn: list[float] = []
         last_x = 0.0
-        for label, colour, points in self.lines():
+        # The per-step curve first, under the epochs' lines (drawn last, it hid the val loss).
+        for label, colour, points in sorted(self.lines(), key=lambda line: line[0] != "step"):
             if label in self.hidden or not points:
                 continue
             last_x = max(last_x, points[-1][0])
