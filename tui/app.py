@@ -442,6 +442,8 @@ class MnistApp(App[None]):
     def live_runs(self) -> list[Path]:
         """Every run the panel last judged running, and the followed one while it is live."""
         runs = [e.path for e in self.query_one(CheckpointPanel).runs if e.status == "running"]
+        if self.live_run is not None and not self._followed_live:  # its end was seen: the
+            runs = [run for run in runs if run != self.live_run]  # panel's scan may be older
         if self.live_run is not None and self._followed_live and self.live_run not in runs:
             runs.append(self.live_run)
         return runs

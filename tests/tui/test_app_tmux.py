@@ -31,8 +31,13 @@ class Terminal:
             f"run_app(Path({str(runs)!r}), Path({str(data)!r}), 'cpu')"
         )
         # The pane stays open after the app exits, so its last words can be read.
-        command = f"cd {shlex.quote(str(REPO))} && {shlex.quote(sys.executable)} -c " + (
-            f'{shlex.quote(code)}; echo "EXIT=$?"; sleep 60'
+        # Named in the command: a tmux server that already runs gives a new session its own
+        # environment, not this one (the settings must go to the test's folder).
+        settings = shlex.quote(os.environ.get("MNIST_TUI_CONFIG_DIR", str(runs.parent / "cfg")))
+        command = (
+            f"cd {shlex.quote(str(REPO))} && MNIST_TUI_CONFIG_DIR={settings} "
+            + (f"{shlex.quote(sys.executable)} -c ")
+            + (f'{shlex.quote(code)}; echo "EXIT=$?"; sleep 60')
         )
         self.started = time.monotonic()
         subprocess.run(
@@ -105,6 +110,8 @@ def test_train_and_quit_at_80x24_then_browse_at_160x48(tmp_path: Path, tiny_data
         screen = small.wait_for(lambda s: "finished" in s.splitlines()[0])
         screen = small.wait_for(lambda s: "★" in s)  # the best epoch's row in the table
         assert " ep " in screen and "^r Start" in screen
+        # The charts have the rows: at least 7 rows of y ticks beside the form at 80x24.
+        small.wait_for(lambda s: sum("┤" in line for line in s.splitlines()) >= 7, timeout=5)
         small.keys("C-q")
         screen = small.wait_for(lambda s: "EXIT=" in s, timeout=5)
         assert "EXIT=0" in screen and "Traceback" not in screen
