@@ -474,7 +474,8 @@ class MnistApp(App[None]):
 
     def _leave(self) -> None:
         self._remember_form()
-        self.user_config.panel.update(show_panel=self.show_panel, show_form=self.show_form)
+        if self.size.width >= NARROW_WIDTH:  # narrower, the layout chose (they take turns)
+            self.user_config.panel.update(show_panel=self.show_panel, show_form=self.show_form)
         self.save_settings(force=True)
         if self._follow_worker is not None:
             self._follow_worker.cancel()

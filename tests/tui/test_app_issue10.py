@@ -214,3 +214,27 @@ async def test_the_system_monitor_shows_while_a_run_trains(
         assert not monitor.display
         assert app.focused is not None  # the form is free again and something has the focus
 
+
+
+@run_async
+async def test_panel_choices_are_remembered_from_a_wide_screen_only(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    """At 80 columns the form and the panel take turns by themselves: quitting there must not
+    leave the panel hidden at 160 columns next time; a choice made wide is kept."""
+    runs = tmp_path / "runs"
+    app = make_app(runs, tiny_dataset)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(app, pilot)
+        assert not app.show_panel
+        await app.action_quit()
+    wide = make_app(runs, tiny_dataset)
+    async with wide.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(wide, pilot)
+        assert wide.show_panel and wide.show_form
+        wide.show_form = False
+        await wide.action_quit()
+    again = make_app(runs, tiny_dataset)
+    async with again.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(again, pilot)
+        assert again.show_panel and not again.show_form
