@@ -39,10 +39,12 @@ def make_app(runs_dir: Path, dataset: Dataset, **kwargs: Any) -> MnistApp:
 
 
 def data_dir_for(runs_dir: Path, dataset: Dataset) -> Path:
-    """`dataset` written as IDX files next to `runs_dir` (once), for the run processes."""
+    """`dataset` written as IDX files next to `runs_dir` (once), for the run processes. The
+    folder is named as the data set (a folder's set takes its name): a checkpoint trained on
+    it is then evaluated on the app's own copy in memory, as the same set."""
     from conftest import write_dataset
 
-    directory = runs_dir.parent / f"{runs_dir.name}-data"
+    directory = runs_dir.parent / f"{runs_dir.name}-data" / dataset.name
     if not directory.is_dir():
         write_dataset(directory, dataset)
     return directory
