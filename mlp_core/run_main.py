@@ -40,6 +40,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--start", type=Path, default=None, help="checkpoint to continue from")
     parser.add_argument("--device-lock", type=Path, default=None)
+    parser.add_argument("--fork", action="store_true", help="a new run even if it could resume")
     parser.add_argument("--daemonize", action="store_true")
     return parser.parse_args(argv)
 
@@ -100,6 +101,7 @@ def _start(args: argparse.Namespace, control: RunControl) -> Generator[Event, No
         runs_dir=args.runs_dir,
         start=start,
         should_stop=control.should_stop,
+        fork=args.fork,
     )
 
 

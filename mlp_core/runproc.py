@@ -110,13 +110,15 @@ def launch_run(
     start: Path | None = None,
     timeout: float = 60.0,
     device_lock: Path | None = None,
+    fork: bool = False,
 ) -> Path:
     """Spawn a detached run process (double fork + setsid, stdin /dev/null, output appended to
     <run>/stdout.log, intermediate child reaped). Blocks until the child has made (or, resuming
     in place, taken) its run folder, holds <run>/lock and wrote run.json; returns the folder.
     A failure before training (config, checkpoint, dataset, device) raises LaunchError with the
     child's reason. `start` is a checkpoint file to resume or fork from; `device_lock` a file the
-    run flocks for its whole life (the queue's mark that a device is busy).
+    run flocks for its whole life (the queue's mark that a device is busy); `fork` makes a new
+    run from `start` even where it could resume in place (the app's fork, config unchanged).
 
     The child answers through a ticket file, `<runs_dir>/.launch/<token>.json`, deleted here.
     """
@@ -134,6 +136,8 @@ def launch_run(
     for flag, value in options.items():
         if value is not None:
             argv += [flag, str(Path(value).expanduser().absolute())]
+    if fork:
+        argv.append("--fork")
     try:
         if spawn_detached(argv, log) != 0:
             raise LaunchError(_last_line(log) or "the run process could not start")

@@ -84,8 +84,11 @@ class _Run:
         dataset: Dataset,
         runs_dir: Path,
         start: Checkpoint | None,
+        fork: bool = False,
     ) -> None:
         self.config = config
+        #: Continue from `start` in a new run folder even when it could resume in place.
+        self.fork = fork
         self.device = resolve_device(config.device)
         problem = precision_problem(config.precision, self.device)
         if problem:
@@ -148,7 +151,7 @@ class _Run:
             self.optimizer.steps = int(start.tensors["optimizer.steps"].item())
         self.order_rng.set_state(start.tensors["rng.batch_order"])
         run_path = start.path.parent.parent
-        if self._continues_in_place(start, run_path):
+        if not self.fork and self._continues_in_place(start, run_path):
             self._take_over(start, run_path)
             return
         if start.epoch >= self.config.epochs:
@@ -333,16 +336,18 @@ def train(
     start: Checkpoint | None = None,
     should_stop: Callable[[], bool] | None = None,
     progress_interval: float = 0.25,
+    fork: bool = False,
 ) -> Iterator[Event]:
     """Train `config`, yielding events; see the module docstring.
 
     dataset: defaults to the bundled MNIST. start: a checkpoint to continue from (resume or
     fork). should_stop: polled once per batch; when it returns True the run ends after the
-    current batch with status "stopped" (the partial epoch is not saved).
+    current batch with status "stopped" (the partial epoch is not saved). fork: continue from
+    `start` in a new run even when only epochs or device changed (else that resumes in place).
     """
     try:
         run = _Run(
-            config, dataset if dataset is not None else load_dataset(), Path(runs_dir), start
+            config, dataset if dataset is not None else load_dataset(), Path(runs_dir), start, fork
         )
     except (MemoryError, RuntimeError) as exc:
         message = memory_error_message(exc, config)

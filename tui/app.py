@@ -41,13 +41,15 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Button, Footer, Static
 from textual.worker import Worker, get_current_worker
 
 from mlp_core.config import PRESETS, ConfigError, TrainConfig
+from tui import user_config
 from tui.app_browse import NARROW_WIDTH, RunActions
 from tui.app_inspect import InspectActions
-from tui.keys import APP_KEYS, PALETTE_COMMANDS
+from tui.keys import APP_KEYS, PALETTE_COMMANDS, PLAIN_KEYS
 from tui.messages import (
     BackendLoaded,
     CheckpointWritten,
@@ -61,13 +63,15 @@ from tui.messages import (
     RunGone,
     Stopped,
 )
+from tui.screens.event_log import EventLog
 from tui.widgets.app_header import AppHeader
-from tui.widgets.charts import AccuracyChart, LossChart
+from tui.widgets.charts import AccuracyChart, LossChart, MetricChart
 from tui.widgets.checkpoint_panel import CheckpointPanel
 from tui.widgets.config_form import ConfigForm
 from tui.widgets.epoch_progress import EpochProgress as EpochProgressBar
 from tui.widgets.queue import QueueView
 from tui.widgets.results import ResultsTable
+from tui.widgets.system_monitor import SystemMonitor
 from tui.worker import Backend, follow_run, load_backend
 
 if TYPE_CHECKING:
@@ -92,6 +96,11 @@ def _while_running(handler: Handler) -> Handler:
     return guarded  # type: ignore[return-value]
 
 
+def _shown(widget: Widget) -> bool:
+    """Whether the widget and every container above it are displayed."""
+    return all(getattr(node, "display", True) for node in widget.ancestors_with_self)
+
+
 class MainScreen(Screen[None]):
     """The app's own screen (under any modal one): it re-lays the app out when the terminal is
     resized. The app's own Resize handler runs before the app knows its new size; a screen's
@@ -101,6 +110,12 @@ class MainScreen(Screen[None]):
         app = self.app
         if isinstance(app, MnistApp):
             app.adapt_layout(event.size.width)
+
+    def on_screen_resume(self) -> None:
+        """A dialog closed: the focus goes back where it was, or somewhere useful."""
+        app = self.app
+        if isinstance(app, MnistApp):
+            self.call_after_refresh(app.keep_focus)
 
 
 class MnistApp(App[None]):
@@ -113,7 +128,7 @@ class MnistApp(App[None]):
     KEYS: ClassVar[list[Binding]] = APP_KEYS
     BINDINGS: ClassVar[list[BindingType]] = [
         dataclasses.replace(key, priority=True) for key in APP_KEYS
-    ]
+    ] + list(PLAIN_KEYS)
     #: Palette-only commands: (title, help, action).
     EXTRA_COMMANDS: ClassVar[list[tuple[str, str, str]]] = PALETTE_COMMANDS
 
@@ -168,11 +183,21 @@ class MnistApp(App[None]):
         self._was_narrow = False
         self._status_text = ""
         self._grid_shown = False
+        #: The latest run was put on screen after the first scan (once).
+        self._latest_shown = False
         self._noted: str | None = None
+        #: Every message of the session (toasts are few and short; the log keeps them all).
+        self.event_log = EventLog()
+        #: What is remembered between launches (form, charts, panel), never in the runs folder.
+        self.user_config, self._config_note = user_config.load()
+        self._config_saved_at = 0.0
         try:
             self.initial_config = dataclasses.replace(PRESETS["default"], device=device)
         except ConfigError:
             self.initial_config = PRESETS["default"]
+        remembered, _refused = self.user_config.form_config(self.initial_config)
+        # The device is the command line's (--device), never a remembered one.
+        self.initial_config = dataclasses.replace(remembered, device=self.initial_config.device)
 
     def get_default_screen(self) -> Screen[Any]:
         return MainScreen(id="_default")
@@ -189,12 +214,21 @@ class MnistApp(App[None]):
                 yield ResultsTable(id="results")
                 yield QueueView(self.runs_dir, id="queue")
             yield CheckpointPanel(self.runs_dir, id="panel")
-        yield Static("Loading torch and the data set in the background…", id="status")
+        with Horizontal(id="status-line"):
+            yield Static("Loading torch and the data set in the background…", id="status")
+            yield SystemMonitor(id="monitor")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(QueueView).display = False
+        for chart in self.query(MetricChart):
+            chart.apply_choices(*self.user_config.chart(chart.id or ""))
+        if self._config_note:
+            self.notify(self._config_note, title="Settings", severity="warning")
         self.show_panel = self.size.width >= NARROW_WIDTH
+        if self.size.width >= NARROW_WIDTH:  # both fit: as they were left last time
+            self.show_panel = self.user_config.panel.get("show_panel") is not False
+            self.show_form = self.user_config.panel.get("show_form") is not False
         self._was_narrow = self.size.width < NARROW_WIDTH
         self._apply_layout()
         self._update_header()
@@ -284,28 +318,36 @@ class MnistApp(App[None]):
         except ConfigError as exc:
             self.notify(str(exc), title="Cannot start", severity="error")
             return
-        start, self.run_actions.start_from = self.run_actions.start_from, None
+        actions = self.run_actions
+        start, fork = actions.start_from, actions.forking
+        actions.start_from, actions.forking = None, False
         if start is not None:
-            self.run_actions.update_start_from()
-        self.start_training(config, start=start)
+            actions.update_start_from()
+        self.start_training(config, start=start, fork=fork)
 
-    def start_training(self, config: TrainConfig, start: Path | None = None) -> None:
+    def start_training(
+        self, config: TrainConfig, start: Path | None = None, fork: bool = False
+    ) -> None:
         """Launch a run process for `config` (from the checkpoint file `start`, to resume or
-        fork) and follow it. The launch waits for the child to hold its folder, so it is done
+        fork; `fork`: a new run even where it could resume in place) and follow it. The
+        launch waits for the child to hold its folder, so it is done
         in a worker; a run that cannot start (checkpoint, data set, device) says why."""
         self._launching = True
         self.run_state = "starting"
         self.query_one(ConfigForm).set_training(True)
         self._show_history([])
         self.query_one(EpochProgressBar).reset("starting the run process…")
-        self._launch(config, start)
+        self.call_after_refresh(self.keep_focus)
+        self._launch(config, start, fork)
 
     @work(thread=True, exit_on_error=False, group="launch")
-    def _launch(self, config: TrainConfig, start: Path | None) -> None:
+    def _launch(self, config: TrainConfig, start: Path | None, fork: bool) -> None:
         from mlp_core.runproc import LaunchError, launch_run
 
         try:
-            run_path = launch_run(self.runs_dir, config, data_dir=self.data_dir, start=start)
+            run_path = launch_run(
+                self.runs_dir, config, data_dir=self.data_dir, start=start, fork=fork
+            )
         except LaunchError as exc:
             self.post_message(RunFailed("launch", str(exc), None))
             return
@@ -333,6 +375,7 @@ class MnistApp(App[None]):
         self.query_one(CheckpointPanel).mark_live(run_path)
         self._wake = threading.Event()
         self._follow_worker = self._follow(run_path, self._wake)
+        self.call_after_refresh(self.keep_focus)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="follow")
     def _follow(self, run_path: Path, wake: threading.Event) -> None:
@@ -357,6 +400,7 @@ class MnistApp(App[None]):
         self.query_one(ConfigForm).set_training(False)
         self.query_one(CheckpointPanel).mark_live(None)
         self._update_header()
+        self.call_after_refresh(self.keep_focus)
 
     def action_stop(self) -> None:
         """Stop the followed run (through its STOP file; it ends after its batch), or, with
@@ -398,6 +442,8 @@ class MnistApp(App[None]):
     def live_runs(self) -> list[Path]:
         """Every run the panel last judged running, and the followed one while it is live."""
         runs = [e.path for e in self.query_one(CheckpointPanel).runs if e.status == "running"]
+        if self.live_run is not None and not self._followed_live:  # its end was seen: the
+            runs = [run for run in runs if run != self.live_run]  # panel's scan may be older
         if self.live_run is not None and self._followed_live and self.live_run not in runs:
             runs.append(self.live_run)
         return runs
@@ -427,6 +473,10 @@ class MnistApp(App[None]):
         self.push_screen(QuitLiveScreen([p.name for p in live], queue_active), answered)
 
     def _leave(self) -> None:
+        self._remember_form()
+        if self.size.width >= NARROW_WIDTH:  # narrower, the layout chose (they take turns)
+            self.user_config.panel.update(show_panel=self.show_panel, show_form=self.show_form)
+        self.save_settings(force=True)
         if self._follow_worker is not None:
             self._follow_worker.cancel()
             self._wake.set()
@@ -445,6 +495,9 @@ class MnistApp(App[None]):
         self._show_history([])
         sizes = f"{event.train_size} train / {event.val_size} val / {event.test_size} test"
         self._status(f"run {event.run_name} · {event.dataset} {sizes} · {event.device}")
+        device = str(event.device)
+        monitor = self.query_one(SystemMonitor)
+        monitor.gpu_index = int(device.split(":")[1]) if device.startswith("cuda:") else 0
         if event.note and event.note != self._noted:  # once, not for every run of a queue
             self._noted = event.note
             self.notify(event.note, title="Data set", severity="warning")
@@ -462,6 +515,7 @@ class MnistApp(App[None]):
             event.eta_seconds,
             event.train_loss,
         )
+        self.query_one(LossChart).add_step(event.epoch, event.step, event.steps, event.train_loss)
         if self.run_state != "stopping":
             self.run_state = f"training {event.epoch}/{self._epochs}"
 
@@ -497,13 +551,15 @@ class MnistApp(App[None]):
     def _run_ended(self, message: RunEnded) -> None:
         event = message.event
         self.run_state = event.status
+        # The best epoch first: at 80 columns the end of the line is cut.
         summary = f"{event.status} after {event.epochs_done} epoch(s) in {event.seconds:.1f}s"
         if event.best_epoch is not None:
-            accuracy = event.best_val_accuracy
-            if accuracy is not None:
-                summary += f"; best epoch {event.best_epoch}: val {100 * accuracy:.2f}%"
+            best = f"best epoch {event.best_epoch}"
+            if event.best_val_accuracy is not None:
+                best += f": val {100 * event.best_val_accuracy:.2f}%"
             if event.test_accuracy_at_best is not None:
-                summary += f", test {100 * event.test_accuracy_at_best:.2f}%"
+                best += f", test {100 * event.test_accuracy_at_best:.2f}%"
+            summary = f"{best} · {summary}"
         self.query_one(EpochProgressBar).idle(summary)
         if not self._follow_queue:  # a queue's jobs are followed in the queue view instead
             self.notify(summary, title=f"Run {event.status}")
@@ -672,6 +728,8 @@ class MnistApp(App[None]):
 
     @on(ConfigForm.Changed)
     def _form_changed(self) -> None:
+        self._remember_form()
+        self.save_settings()
         if self.run_actions.start_from is not None:
             self.run_actions.update_start_from()
         grid = self.query_one(ConfigForm).grid_text
@@ -704,16 +762,32 @@ class MnistApp(App[None]):
         if message.run_path is not None and message.checkpoint_path is None:
             self.show_run(message.run_path)
 
-    def show_run(self, run_path: Path) -> None:
-        """Put a run on screen: its curves, table and config; a live run is followed, as if
-        this app had started it."""
+    @on(CheckpointPanel.RunsShown)
+    def _runs_shown(self, message: CheckpointPanel.RunsShown) -> None:
+        """The first scan: the latest run goes on screen (charts, table), never "no run yet";
+        the form keeps the values remembered from the last launch. A live run is not followed
+        from here (that would lock the form): Enter on it in the panel does."""
+        if self._latest_shown:
+            return
+        self._latest_shown = True
+        if message.runs and not self.history and self.live_run is None and not self.is_training:
+            latest = next(
+                (e for e in message.runs if e.error is None and e.status != "running"), None
+            )
+            if latest is not None:
+                self.show_run(latest.path, fill_form=False)
+
+    def show_run(self, run_path: Path, fill_form: bool = True) -> None:
+        """Put a run on screen: its curves, table and config (unless not `fill_form`); a live
+        run is followed, as if this app had started it."""
         entry = self.query_one(CheckpointPanel).run_entry(run_path)
         if entry is None or entry.error is not None:
             reason = entry.error if entry else "not found"
             self.notify(f"{run_path.name}: {reason}", severity="error")
             return
         if entry.status == "running":
-            self._fill_form(entry.config, run_path)
+            if fill_form:
+                self._fill_form(entry.config, run_path)
             if run_path != self.live_run or not self._followed_live:
                 self.follow(run_path)
             return
@@ -722,11 +796,15 @@ class MnistApp(App[None]):
             return
         self._stop_following()
         self._show_history(entry.metrics)
-        self._fill_form(entry.config, run_path)
+        if fill_form:
+            self._fill_form(entry.config, run_path)
         self._epochs = int(entry.config.get("epochs", len(entry.metrics)))
-        self.run_state = f"viewing {entry.status} run"
-        self.query_one(EpochProgressBar).reset(
-            f"{entry.name}: {entry.status}, {len(entry.metrics)} epoch(s) · ctrl+r runs this config"
+        if fill_form:  # chosen by the user; at launch the header still says "ready"
+            self.run_state = f"viewing {entry.status} run"
+        done = len(entry.metrics)
+        total = done if entry.status == "finished" else max(self._epochs, done)
+        self.query_one(EpochProgressBar).loaded(
+            done, total, f"{entry.status}, {done}/{self._epochs} epoch(s) · {entry.name}"
         )
 
     def _fill_form(self, config_dict: dict[str, Any], run_path: Path) -> None:
@@ -874,6 +952,8 @@ class MnistApp(App[None]):
         screen.set_class(self.size.height < SHORT_HEIGHT, "-short")
         self.query_one(ConfigForm).display = self.show_form
         self.query_one(CheckpointPanel).display = self.show_panel
+        self.call_after_refresh(self.keep_focus)
+        self._update_header()
 
     # -- header, status, palette ----------------------------------------------------------
 
@@ -883,8 +963,82 @@ class MnistApp(App[None]):
     def watch_device_label(self) -> None:
         self._update_header()
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every message goes to the event log (ctrl+b) with its time; the toast is short-lived
+        (3 s, 8 s for warnings and errors), so toasts never pile up over the charts."""
+        self.event_log.add(str(message), str(severity), title)
+        if timeout is None or timeout > 8:
+            timeout = 3 if severity == "information" else 8
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def keep_focus(self) -> None:
+        """Never leave the main screen with nothing focused (the next key would do nothing):
+        the form locked by a start, a hidden panel, a closed dialog all land here."""
+        if self.screen is not self.query_one(ConfigForm).screen:
+            return
+        focused = self.focused
+        if focused is not None and not focused.disabled and _shown(focused):
+            return
+        if self.show_form and not self.is_training:
+            self.query_one(ConfigForm).focus_first()
+        else:
+            self.query_one(LossChart).focus()
+
+    def action_help(self) -> None:
+        """Every key, by where it applies (`?`, F1); Escape closes it."""
+        from tui.screens.help import HelpScreen, default_rows
+
+        self.push_screen(HelpScreen(default_rows([*APP_KEYS, *PLAIN_KEYS])))
+
+    def action_event_log(self) -> None:
+        from tui.screens.event_log import EventLogScreen
+
+        self.push_screen(EventLogScreen(self.event_log))
+
+    def action_focus_charts(self) -> None:
+        """Focus the loss chart, then the accuracy chart (their cursor, 1-5 and `l` keys)."""
+        loss, accuracy = self.query_one(LossChart), self.query_one(AccuracyChart)
+        (accuracy if loss.has_focus else loss).focus()
+
+    @on(MetricChart.ChoicesChanged)
+    def _chart_choices(self, message: MetricChart.ChoicesChanged) -> None:
+        self.user_config.set_chart(message.chart.id or "", message.log_scale, message.hidden)
+        self.save_settings(force=True)
+
+    def save_settings(self, force: bool = False) -> None:
+        """Write the remembered choices (at most every few seconds unless `force`: it fsyncs)."""
+        now = time.monotonic()
+        if not force and now - self._config_saved_at < 5:
+            return
+        self._config_saved_at = now
+        note = user_config.save(self.user_config)
+        if note:
+            self.event_log.add(note, "warning", "Settings")
+
+    def _remember_form(self) -> None:
+        form = self.query_one(ConfigForm)
+        if form.problems():
+            return
+        try:
+            self.user_config.remember_form(form.config())
+        except ConfigError:
+            return
+
     def _update_header(self) -> None:
-        queue = self.query_one(QueueView).words() if self.is_mounted else ""
+        if not self.is_mounted:
+            return
+        queue = self.query_one(QueueView).words()
+        # The device's load while a run trains (or the queue runs), at the status line's end;
+        # the rest of the time the status line has the whole row for what it says.
+        self.query_one(SystemMonitor).display = self.is_training or bool(queue)
         state = f"{queue} · {self.run_state}" if queue else self.run_state
         self.sub_title = f"{self.device_label} · {state}"
 
@@ -896,6 +1050,7 @@ class MnistApp(App[None]):
     def _show_history(self, rows: list[dict[str, Any]]) -> None:
         self.history = list(rows)
         self.query_one(ResultsTable).set_history(self.history)
+        self.query_one(LossChart).clear_steps()
         self.query_one(LossChart).set_history(self.history)
         self.query_one(AccuracyChart).set_history(self.history)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlp_core.config import ConfigError, TrainConfig
+from mlp_core.text import printable
 from tui.catalog import CheckpointEntry, RunEntry
 from tui.widgets.charts import AccuracyChart, LossChart
 from tui.widgets.checkpoint_panel import CheckpointPanel
@@ -33,7 +34,7 @@ def legend_names(entries: list[RunEntry]) -> list[str]:
     """Short, distinct names for a chart legend: the label, else the name without its date."""
     names: list[str] = []
     for entry in entries:
-        name = entry.label or entry.name[16:] or entry.name
+        name = printable(entry.label or "")[:24] or entry.name[16:] or entry.name
         base, count = name, 2
         while name in names:
             name, count = f"{base} #{count}", count + 1
@@ -50,6 +51,9 @@ class RunActions:
         self.app = app
         #: The checkpoint the next Start continues from (fork or resume), or None: a new run.
         self.start_from: Path | None = None
+        #: `f` chose a fork: Start makes a new run even with the config unchanged (never a
+        #: silent resume that doubles the epochs of the run forked from).
+        self.forking = False
         #: Runs overlaid in the charts (two or more marked in the panel), in marking order.
         self.compared: list[Path] = []
 
@@ -140,6 +144,7 @@ class RunActions:
         form = self.app.query_one(ConfigForm)
         form.fill(config, keep_device=True)
         self.start_from = entry.path
+        self.forking = not resume
         self.app.show_form = True
         if self.app.size.width < NARROW_WIDTH:  # the form takes the panel's turn
             self.app.show_panel = False
@@ -149,7 +154,7 @@ class RunActions:
     def new_run(self) -> None:
         """Leave fork/resume mode: Start makes a new run from scratch again."""
         if self.start_from is not None:
-            self.start_from = None
+            self.start_from, self.forking = None, False
             self.update_start_from()
             self.app.notify("Start trains a new run from scratch.")
 
@@ -159,7 +164,7 @@ class RunActions:
         path = self.start_from
         entry = self._checkpoint_entry(path) if path is not None else None
         if path is None or entry is None:
-            self.start_from = None
+            self.start_from, self.forking = None, False
             form.set_start_from(None)
             return
         source = f"{path.parent.parent.name}@{entry.epoch} ({path.stem})"
@@ -177,7 +182,7 @@ class RunActions:
             text = f"⑂ from {source}: epochs must be above {entry.epoch}"
         elif config.hidden != parent.hidden:
             text = f"⑂ from {source}: hidden must stay {parent.hidden}"
-        elif same and latest:
+        elif same and latest and not self.forking:
             form.set_start_from(
                 f"↻ Start resumes {source} to epoch {config.epochs}{escape}", "Resume"
             )
@@ -205,7 +210,11 @@ class RunActions:
                 chart.set_compare(None)
             return
         runs = [
-            (name, self.app.history if entry.path == self.app.live_run else entry.metrics)
+            (
+                name,
+                self.app.history if entry.path == self.app.live_run else entry.metrics,
+                entry.path.name,
+            )
             for name, entry in zip(legend_names(entries), entries, strict=True)
         ]
         for chart in charts:

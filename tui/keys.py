@@ -20,7 +20,7 @@ APP_KEYS: list[Binding] = [
         "Queue",
         tooltip="Queue the form's config; comma lists make a grid of every combination",
     ),
-    Binding("ctrl+o", "toggle_panel", "Checkpoints", tooltip="Show/focus or hide the runs"),
+    Binding("ctrl+o", "toggle_panel", "Panel", tooltip="Show/focus or hide the runs"),
     Binding("ctrl+f", "toggle_form", "Form", tooltip="Show/focus or hide the form"),
     Binding("ctrl+l", "runs_table", "Runs", tooltip="Every run in a sortable table"),
     Binding(
@@ -30,7 +30,28 @@ APP_KEYS: list[Binding] = [
         show=False,  # no room at 80 columns; in the palette
         tooltip="Focus the results table, then the queue",
     ),
+    Binding(
+        "ctrl+n",
+        "focus_charts",
+        "Charts",
+        show=False,  # no room at 80 columns; in the help and the palette
+        tooltip="Focus the loss chart, then the accuracy chart (their keys: see ?)",
+    ),
+    Binding(
+        "ctrl+b",
+        "event_log",
+        "Log",
+        show=False,  # no room at 80 columns; in the help and the palette
+        tooltip="Every message of this session, with its time",
+    ),
+    Binding("f1", "help", "Help", show=False, tooltip="Every key, by where it applies"),
     Binding("ctrl+q", "quit", "Quit", tooltip="Quit; live runs go on (or are stopped, if you say)"),
+]
+
+#: Keys the app binds without priority: a priority `?` would swallow the `?` typed in a
+#: field; an Input consumes printable keys first, so a plain binding fires everywhere else.
+PLAIN_KEYS: list[Binding] = [
+    Binding("question_mark", "help", "Help", tooltip="Every key, by where it applies"),
 ]
 
 #: Palette-only commands: (title, help, action of the app).
@@ -84,11 +105,14 @@ def key_table() -> str:
     from tui.screens.runs_table import RunsScreen
     from tui.screens.weights import WeightsScreen
     from tui.widgets.canvas import DrawingCanvas
+    from tui.widgets.charts import LossChart, MetricChart
     from tui.widgets.checkpoint_panel import CheckpointPanel
     from tui.widgets.queue import QueueView
 
     places: list[tuple[str, list[Binding]]] = [
-        ("anywhere", APP_KEYS),
+        ("anywhere", [*APP_KEYS, *PLAIN_KEYS]),
+        ("charts (ctrl+n)", MetricChart.BINDINGS),  # type: ignore[list-item]
+        ("loss chart", LossChart.BINDINGS),  # type: ignore[list-item]
         ("checkpoint panel", CheckpointPanel.BINDINGS),  # type: ignore[list-item]
         ("queue", QueueView.BINDINGS),  # type: ignore[list-item]
         ("runs table (ctrl+l)", RunsScreen.BINDINGS),  # type: ignore[list-item]

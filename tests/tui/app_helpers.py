@@ -39,12 +39,12 @@ def make_app(runs_dir: Path, dataset: Dataset, **kwargs: Any) -> MnistApp:
 
 
 def data_dir_for(runs_dir: Path, dataset: Dataset) -> Path:
-    """`dataset` written as IDX files next to `runs_dir` (once), for the run processes."""
+    """`dataset` written as IDX files next to `runs_dir` (once), for the run processes. The
+    folder is named as the data set (a folder's set takes its name): a checkpoint trained on
+    it is then evaluated on the app's own copy in memory, as the same set."""
     from conftest import write_dataset
 
-    # Named as the in-memory set is: a data folder's set is named after the folder, and the
-    # app's screens refuse a checkpoint trained on another set than the one they show.
-    directory = runs_dir.parent / dataset.name
+    directory = runs_dir.parent / f"{runs_dir.name}-data" / dataset.name
     if not directory.is_dir():
         write_dataset(directory, dataset)
     return directory

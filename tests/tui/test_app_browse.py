@@ -171,9 +171,9 @@ async def test_fork_fills_the_form_records_the_parent_and_resume_continues(
         await put_cursor(app, pilot, last)
         await pilot.press("f")
         assert app.start_from == last
-        # A finished run of 2 epochs: as many more; unchanged, that is a resume in place.
+        # A finished run of 2 epochs: as many more; unchanged, still a fork (never a resume).
         assert form.raw_values()["hidden"] == 24 and form.raw_values()["epochs"] == 4
-        assert "resumes" in _form_text(app, "#form-from")
+        assert "forks" in _form_text(app, "#form-from")
         assert app.focused is form.field("lr")
         await pilot.press("escape")
         assert app.start_from is None and not form.query_one("#form-from").display
@@ -210,3 +210,29 @@ async def test_fork_fills_the_form_records_the_parent_and_resume_continues(
         assert app.run_state == "finished"
         assert [m["epoch"] for m in read_metrics(parent)] == [1, 2, 3, 4]
         assert len(list(runs_dir.glob("*/run.json"))) == 2
+
+
+@run_async
+async def test_fork_with_an_unchanged_config_makes_a_new_run(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    """f then Start with the form as it was filled: a new run from the checkpoint's weights;
+    the run forked from keeps its own epochs (no silent resume that doubles them)."""
+    runs_dir = tmp_path / "runs"
+    parent = past_run(runs_dir, tiny_dataset, epochs=2, hidden=24)
+    app = make_app(runs_dir, tiny_dataset)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(app, pilot)
+        panel = app.query_one(CheckpointPanel)
+        await wait_until(pilot, lambda: len(panel.runs) == 1)
+        await put_cursor(app, pilot, parent / "checkpoints" / "last.safetensors")
+        await pilot.press("f")
+        assert str(app.query_one(ConfigForm).query_one("#start").label) == "Fork"
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: app.run_state == "finished", timeout=60)
+        assert [m["epoch"] for m in read_metrics(parent)] == [1, 2]
+        children = [p.parent for p in runs_dir.glob("*/run.json") if p.parent != parent]
+        assert len(children) == 1
+        info = json.loads((children[0] / "run.json").read_text())
+        assert info["parent"]["run"] == parent.name and info["parent"]["epoch"] == 2
+        assert app.focused is not None  # focus left somewhere useful after ctrl+r

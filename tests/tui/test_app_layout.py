@@ -23,10 +23,11 @@ FOOTER_KEYS = (
     "^r Start",
     "^s Stop",
     "^g Queue",
-    "^o Checkpoints",
+    "^o Panel",
     "^f Form",
     "^l Runs",
     "^q Quit",
+    "? Help",
 )
 
 
@@ -86,7 +87,7 @@ async def test_results_fit_at_80_columns_with_the_form_hidden(
         assert not app.show_form
         await wait_until(pilot, lambda: "sec" in _text(screen_lines(app)), timeout=5)
         text = _text(screen_lines(app))
-        for heading in ("ep", "train loss", "val loss", "val acc", "test acc", "lr", "sec"):
+        for heading in ("ep", "loss", "val loss", "val %", "test %", "lr", "sec"):
             assert heading in text, heading
         assert "finished" in screen_lines(app)[0]
 
@@ -107,7 +108,7 @@ async def test_main_screen_at_160x48_shows_everything(
         for label in ("hidden units", "weight decay", "lr schedule", "val split", "device"):
             assert label in text, label
         assert "Start" in text and "Stop" in text
-        for heading in ("train loss", "val acc", "test acc", "sec"):
+        for heading in ("loss", "val %", "test %", "sec"):
             assert heading in text, heading
         for key in FOOTER_KEYS:
             assert key in lines[-1], key

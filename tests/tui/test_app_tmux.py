@@ -45,8 +45,13 @@ class Terminal:
             f"run_app(Path({str(runs)!r}), Path({str(data)!r}), 'cpu')"
         )
         # The pane stays open after the app exits, so its last words can be read.
-        command = f"cd {shlex.quote(str(REPO))} && {shlex.quote(sys.executable)} -c " + (
-            f'{shlex.quote(code)}; echo "EXIT=$?"; sleep 60'
+        # Named in the command: a tmux server that already runs gives a new session its own
+        # environment, not this one (the settings must go to the test's folder).
+        settings = shlex.quote(os.environ.get("MNIST_TUI_CONFIG_DIR", str(runs.parent / "cfg")))
+        command = (
+            f"cd {shlex.quote(str(REPO))} && MNIST_TUI_CONFIG_DIR={settings} "
+            + (f"{shlex.quote(sys.executable)} -c ")
+            + (f'{shlex.quote(code)}; echo "EXIT=$?"; sleep 60')
         )
         self.started = time.monotonic()
         subprocess.run(
@@ -119,6 +124,8 @@ def test_train_and_quit_at_80x24_then_browse_at_160x48(tmp_path: Path, tiny_data
         screen = small.wait_for(lambda s: "finished" in s.splitlines()[0])
         screen = small.wait_for(lambda s: "★" in s)  # the best epoch's row in the table
         assert " ep " in screen and "^r Start" in screen
+        # The charts have the rows: at least 7 rows of y ticks beside the form at 80x24.
+        small.wait_for(lambda s: sum("┤" in line for line in s.splitlines()) >= 7, timeout=5)
         small.keys("C-q")
         screen = small.wait_for(lambda s: "EXIT=" in s, timeout=5)
         assert "EXIT=0" in screen and "Traceback" not in screen
@@ -128,7 +135,7 @@ def test_train_and_quit_at_80x24_then_browse_at_160x48(tmp_path: Path, tiny_data
     large = Terminal(f"mnist-tui-test-{os.getpid()}-160", 160, 48, runs, tiny_data_dir)
     try:
         screen = large.wait_for(lambda s: "ready" in s.splitlines()[0])
-        screen = large.wait_for(lambda s: "h16 lr0.05 done" in s)
+        screen = large.wait_for(lambda s: "done" in s and "h16 lr0.05" in s)
         assert "runs in" in screen and "hidden units" in screen and "accuracy" in screen
         assert "last e2" in screen
         large.keys("C-o", "Enter")  # focus the panel; Enter on the run loads its curves
@@ -204,7 +211,7 @@ def test_a_run_outlives_its_terminal_and_another_app_follows_and_stops_it(
     third: Terminal | None = None
     try:
         second.wait_for(lambda s: "ready" in _header(s))
-        second.wait_for(lambda s: "h2048 lr0.05 done" in s)
+        second.wait_for(lambda s: "done" in s and "h2048 lr0.05" in s)
         second.keys("C-o", "Enter")  # the finished run loads
         second.wait_for(lambda s: "viewing finished run" in _header(s))
         second.keys("C-f")  # the form, filled from that run: 30 epochs this time
@@ -215,7 +222,7 @@ def test_a_run_outlives_its_terminal_and_another_app_follows_and_stops_it(
 
         third = Terminal(f"{name}-c", 160, 48, runs, data)
         third.wait_for(lambda s: "ready" in _header(s))
-        third.wait_for(lambda s: "lr0.05 running" in s)
+        third.wait_for(lambda s: "running" in s and "h2048 lr0.05" in s)
         third.keys("C-o", "Enter")  # the newest run, the live one: followed from here too
         screen = third.wait_for(lambda s: "training" in _header(s), timeout=20)
         done = len(read_metrics(live))

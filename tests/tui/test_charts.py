@@ -15,10 +15,8 @@ from tui.colours import RUN_PALETTE, colours_for, run_colour, split_colour
 from tui.widgets.chart_data import StepSeries, epoch_ticks, fit_range, smooth
 from tui.widgets.charts import AccuracyChart, LossChart, MetricChart
 
-#: Cells a curve is drawn with: plotext's "hd" quadrant blocks (the charts' line marker) and
-#: braille (its other fine marker), the blank cells excluded; ● is the dot of a single epoch.
-CURVE_CELLS = {*range(0x2596, 0x25A0), *range(0x2801, 0x2900), ord("▀"), ord("▄"), ord("▌"),
-               ord("▐"), ord("●")}  # fmt: skip
+BRAILLE = range(0x2801, 0x2900)  # plotext's braille line cells (the blank one excluded)
+QUADRANTS = range(0x2580, 0x25A0)  # the "hd" marker's quadrant blocks (LINE_MARKER)
 
 
 def rows(epochs: int, low: float = 0.80, high: float = 0.86) -> list[dict[str, Any]]:
@@ -61,8 +59,9 @@ def chart_lines(app: App[None], chart: MetricChart) -> list[str]:
     return [line[region.x : region.right] for line in lines[region.y : region.bottom]]
 
 
-def has_curve(line: str) -> bool:
-    return any(ord(char) in CURVE_CELLS for char in line)
+def has_braille(line: str) -> bool:
+    """Whether a curve is drawn on this line (braille or the quadrant blocks of "hd")."""
+    return any(ord(char) in BRAILLE or ord(char) in QUADRANTS for char in line)
 
 
 async def settle(pilot: Any) -> None:
@@ -81,8 +80,8 @@ async def test_the_legend_is_a_line_above_the_plot_and_names_every_series() -> N
         assert loss[0].lstrip().startswith("loss")
         for label in ("train", "val", "test", "lr"):
             assert label in loss[0]
-        assert not has_curve(loss[0])  # no curve under the legend
-        assert any(has_curve(line) for line in loss[1:])
+        assert not has_braille(loss[0])  # no curve under the legend
+        assert any(has_braille(line) for line in loss[1:])
         accuracy = chart_lines(app, app.query_one(AccuracyChart))
         assert "accuracy" in accuracy[0] and "val" in accuracy[0] and "test" in accuracy[0]
 
@@ -138,7 +137,7 @@ async def test_accuracy_between_80_and_86_percent_fills_the_height() -> None:
         await settle(pilot)
         text = "\n".join(chart_lines(app, chart))
         assert "100" not in text and "86" in text and "80" in text
-        curve_rows = [line for line in chart_lines(app, chart) if has_curve(line)]
+        curve_rows = [line for line in chart_lines(app, chart) if has_braille(line)]
         assert len(curve_rows) >= 8  # of 12 plot rows, not a quarter of them
 
 
@@ -236,7 +235,28 @@ async def test_the_step_curve_fills_the_first_epoch() -> None:
         await settle(pilot)
         lines = chart_lines(app, chart)
         assert "step" in lines[0]
-        assert sum(has_curve(line) for line in lines[1:]) >= 5
+        assert sum(has_braille(line) for line in lines[1:]) >= 5
         assert "0.50" in lines[-1]  # half-epoch ticks while there is no whole epoch
         chart.clear_steps()
         assert chart.steps.points == []
+
+
+@run_async
+async def test_past_the_first_epoch_the_first_steps_do_not_flatten_the_loss_axis() -> None:
+    """The loss at the first steps (~2.3) goes off the top once the run is past its first
+    epoch: the axis fits the rest, so the epochs' losses (0.1-0.3) fill the height."""
+    app = ChartsApp()
+    async with app.run_test(size=(120, 20)) as pilot:
+        chart = app.query_one(LossChart)
+        for epoch in (1, 2, 3):
+            for step in range(10, 469, 20):
+                loss = 2.3 * math.exp(-(epoch - 1 + step / 469) * 8) + 0.1
+                chart.add_step(epoch, step, 469, loss)
+        epochs = [
+            {**row, "train_loss": 0.3 / e, "val_loss": 0.32 / e, "test_loss": 0.33 / e}
+            for e, row in enumerate(rows(2), start=1)
+        ]
+        chart.set_history(epochs)
+        await settle(pilot)
+        ticks = [float(line.split("┤")[0]) for line in chart_lines(app, chart) if "┤" in line]
+        assert ticks and max(ticks) < 1.0, ticks

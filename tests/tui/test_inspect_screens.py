@@ -310,6 +310,10 @@ async def test_run_notes_edits_label_and_note(trained_run: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert app.focused is app.screen.query_one("#notes-label", Input)
+        # The label field keeps keys typed together (tests/tui/test_key_bursts.py: FieldInput).
+        from tui.widgets.field_input import FieldInput
+
+        assert isinstance(app.focused, FieldInput)
         await pilot.press(*"wide")
         await pilot.press("tab")
         await pilot.press(*"lr", "enter", *"ok")

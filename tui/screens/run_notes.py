@@ -19,6 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
 from mlp_core.runs import RunError, RunInfo, load_run, set_label_and_note
+from tui.widgets.field_input import FieldInput
 
 
 class RunNotesScreen(ModalScreen[RunInfo | None]):
@@ -55,7 +56,8 @@ class RunNotesScreen(ModalScreen[RunInfo | None]):
         with Vertical(id="notes-box"):
             yield Static(f"Run {self.run_path.name}", id="notes-title", markup=False)
             yield Label("Label")
-            yield Input(placeholder="a few words, e.g. 'wide, low lr'", id="notes-label")
+            # FieldInput: keys typed together over a slow link are not dropped (issue 10).
+            yield FieldInput(placeholder="a few words, e.g. 'wide, low lr'", id="notes-label")
             yield Label("Note")
             yield TextArea(id="notes-note", soft_wrap=True)
             yield Static("", id="notes-error")

@@ -69,6 +69,10 @@ def compare_colour(index: int) -> tuple[int, str]:
     return colour.plotext, colour.rich
 
 
+#: Past the first epoch, the y range fits the per-step loss from this x (an epoch's fraction) on.
+FIT_STEPS_FROM = 0.5
+
+
 class MetricChart(PlotextPlot, can_focus=True):
     """A chart of some metrics against the epoch; subclasses say which."""
 
@@ -339,12 +343,15 @@ class MetricChart(PlotextPlot, can_focus=True):
         self._last_draw = time.monotonic()
         plt = self.plt
         plt.clear_data()
-        plt.yscale("log" if self.log_scale else "linear", yside="left")
+        # A log axis with nothing on it makes plotext fail (10 ** None): linear until data.
+        has_data = any(points and label not in self.hidden for label, _, points in self.lines())
+        plt.yscale("log" if self.log_scale and has_data else "linear", yside="left")
         plt.xaxes(True, False)  # no frame line on top: a row more for the curves
         plt.yaxes(True, False)
         drawn: list[float] = []
         last_x = 0.0
-        for label, colour, points in self.lines():
+        # The per-step curve first, under the epochs' lines (drawn last, it hid the val loss).
+        for label, colour, points in sorted(self.lines(), key=lambda line: line[0] != "step"):
             if label in self.hidden or not points:
                 continue
             last_x = max(last_x, points[-1][0])
@@ -455,7 +462,15 @@ class LossChart(MetricChart):
         if label == "step":
             raw = self.steps.points
             self._draw(raw, split_colour("step").plotext)
-            drawn.extend(value for _, value in raw)
+            # The first steps of a run (loss ~2.3) would flatten every later epoch to a line
+            # at the bottom: once a run is past its first epoch, the y range fits the steps
+            # from the middle of the first epoch on (the earlier ones go off the top).
+            past_first = bool(raw) and raw[-1][0] > 1.0
+            for series in (raw, points):  # the raw steps, the smoothed curve
+                late = [value for x, value in series if x > FIT_STEPS_FROM]
+                drawn.extend(late if past_first and late else [value for _, value in series])
+            self._draw(points, colour.plotext)
+            return
         if label == "train" and self.steps.points and "step" not in self.hidden:
             # The smoothed step curve is the training loss in detail: the epochs' own
             # values are dots on it, not a second line of the same colour.

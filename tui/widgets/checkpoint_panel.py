@@ -29,6 +29,7 @@ from textual.widgets import Label, Static, Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import Worker, WorkerState
 
+from mlp_core.text import printable
 from tui.catalog import (
     CheckpointEntry,
     RunEntry,
@@ -36,8 +37,8 @@ from tui.catalog import (
     runs_signature,
     scan_runs,
 )
+from tui.colours import colours_for
 from tui.format import number, percent, run_started
-from tui.widgets.charts import compare_colour
 
 STATUS_STYLE = {
     "running": "bold green",
@@ -58,9 +59,15 @@ def _when(name: str) -> str:
 STATUS_WORD = {"finished": "done", "interrupted": "interr."}
 
 
-def run_label(entry: RunEntry, live: bool, mark: str | None = None) -> Text:
-    """``◆ 11-27 22:15 wide h1024 lr0.05 done 98.1%`` (best validation accuracy, or test).
+#: A run's label in its panel row is cut to this many characters (the details show it whole).
+LABEL_WIDTH = 16
 
+
+def run_label(entry: RunEntry, live: bool, mark: str | None = None) -> Text:
+    """``◆ 98.1% done 11-27 22:15 wide h1024 lr0.05`` (best validation accuracy, or test).
+
+    The accuracy and the status come first: a long label or a narrow panel cuts the end of
+    the row, never them. A label is shown printable (terminal escapes made visible) and cut.
     mark: the colour of the run in the compared charts, when it is marked.
     """
     if entry.error is not None:
@@ -70,17 +77,19 @@ def run_label(entry: RunEntry, live: bool, mark: str | None = None) -> Text:
     best = entry.best or {}
     accuracy = number(best.get("val_accuracy", best.get("test_accuracy")))
     status = "live" if live else entry.status
+    label = printable(entry.label or "")
+    if len(label) > LABEL_WIDTH:
+        label = label[: LABEL_WIDTH - 1] + "…"
     return Text.assemble(
         ("◆ " if mark else "", f"bold {mark}" if mark else ""),
-        (_when(entry.name), "dim"),
-        " ",
-        (f"{entry.label} " if entry.label else "", "bold italic"),
-        ("⑂" if entry.parent else "", "cyan"),
-        summary,
-        " ",
+        ("" if accuracy is None else f"{100 * accuracy:.1f}% ", "bold"),
         (STATUS_WORD.get(status, status), STATUS_STYLE.get("running" if live else status, "")),
         " ",
-        ("" if accuracy is None else f"{100 * accuracy:.1f}%", "bold"),
+        (_when(entry.name), "dim"),
+        " ",
+        (f"{label} " if label else "", "bold italic"),
+        ("⑂" if entry.parent else "", "cyan"),
+        summary,
     )
 
 
@@ -139,9 +148,9 @@ def run_details(entry: RunEntry) -> Text:
             f"test {percent(best.get('test_accuracy'))}"
         )
     if entry.label:
-        lines.insert(1, f"label    {entry.label}")
+        lines.insert(1, f"label    {printable(entry.label)}")
     if entry.note:
-        lines.insert(2 if entry.label else 1, f"note     {entry.note}")
+        lines.insert(2 if entry.label else 1, f"note     {printable(entry.note)}")
     if entry.parent:
         lines.append(entry.lineage or f"forked from {entry.parent.get('run')}")
     lines += ["config", *_config_lines(entry.config)]
@@ -187,6 +196,13 @@ class CheckpointPanel(Vertical):
             super().__init__()
             self.run_path = run_path
             self.checkpoint_path = checkpoint_path
+
+    class RunsShown(Message):
+        """The tree was rebuilt from a scan of the runs folder (newest run first)."""
+
+        def __init__(self, runs: list[RunEntry]) -> None:
+            super().__init__()
+            self.runs = runs
 
     class MarksChanged(Message):
         """The runs marked for comparison, in the order they were marked."""
@@ -343,6 +359,7 @@ class CheckpointPanel(Vertical):
             if run.path in expanded or live or (first_scan and index == 0):
                 node.expand()
         self.call_after_refresh(self._restore_cursor, cursor_path)
+        self.post_message(self.RunsShown(list(runs)))
         kept = [path for path in self.marked if any(run.path == path for run in runs)]
         if kept != self.marked:
             self.marked = kept
@@ -352,6 +369,9 @@ class CheckpointPanel(Vertical):
         tree = self.tree
         target = self._node_for(path) if path is not None else None
         if target is not None:
+            # From the top, then as little as it takes to show the cursor: a run that just
+            # appeared (or ended) at the top stays in view whenever both fit.
+            tree.scroll_to(y=0, animate=False, immediate=True)
             tree.move_cursor(target, animate=False)
         elif tree.cursor_line < 0 and tree.root.children:
             tree.cursor_line = 0
@@ -374,7 +394,7 @@ class CheckpointPanel(Vertical):
         live = self.live_run is not None and entry.path == self.live_run
         mark = None
         if entry.path in self.marked:
-            mark = compare_colour(self.marked.index(entry.path))[1]
+            mark = colours_for([p.name for p in self.marked])[entry.path.name].rich
         return run_label(entry, live, mark)
 
     def _relabel_runs(self) -> None:

@@ -24,7 +24,7 @@ class _Line(Widget):
     from training. This line has a fixed size, so a new text is only a repaint.
     """
 
-    DEFAULT_CSS = "_Line { height: 1; width: 1fr; }"
+    DEFAULT_CSS = "_Line { height: 1; width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }"
 
     def __init__(self, text: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -69,9 +69,10 @@ class EpochProgress(Vertical):
     ) -> None:
         """Within an epoch (from a Progress event)."""
         self.query_one(ProgressBar).update(total=steps, progress=step)
+        # The important part first: at 80 columns the end of the line is cut.
         self._say(
-            f"epoch {epoch}/{epochs} · {_rate(samples_per_second)} · "
-            f"{duration(eta_seconds)} left · loss {train_loss:.4f}"
+            f"epoch {epoch}/{epochs} · loss {train_loss:.4f} · "
+            f"{duration(eta_seconds)} left · {_rate(samples_per_second)}"
         )
 
     def epoch_done(
@@ -84,6 +85,11 @@ class EpochProgress(Vertical):
 
     def idle(self, text: str) -> None:
         """No epoch in progress: say why (finished, stopped, a past run on screen)."""
+        self._say(text)
+
+    def loaded(self, done: int, total: int, text: str) -> None:
+        """A past run on screen: the bar shows how much of it ran (full when it finished)."""
+        self.query_one(ProgressBar).update(total=max(1, total), progress=min(done, max(1, total)))
         self._say(text)
 
     def reset(self, text: str) -> None:

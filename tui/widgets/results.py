@@ -11,13 +11,14 @@ from textual.widgets import DataTable
 from tui.format import epoch_of
 from tui.format import number as as_number
 
-#: (column key, heading): the essential columns first, so a narrow screen cuts the least.
+#: (column key, heading): the essential columns first, so a narrow screen cuts the least; the
+#: headings are short so that the accuracies fit beside the form at 80 columns.
 COLUMNS = (
     ("epoch", "ep"),
-    ("train_loss", "train loss"),
+    ("train_loss", "loss"),
     ("val_loss", "val loss"),
-    ("val_accuracy", "val acc"),
-    ("test_accuracy", "test acc"),
+    ("val_accuracy", "val %"),
+    ("test_accuracy", "test %"),
     ("lr", "lr"),
     ("seconds", "sec"),
 )
@@ -35,7 +36,7 @@ def _cell(key: str, value: Any) -> str:
     if not math.isfinite(number):
         return str(number)
     if key in ("val_accuracy", "test_accuracy"):
-        return f"{100 * number:.2f}%"
+        return f"{100 * number:.2f}"
     if key == "lr":
         return f"{number:.3g}"
     if key == "seconds":
