@@ -95,6 +95,12 @@ def mnist_checkpoint(mnist_subset: Dataset, tmp_path_factory: pytest.TempPathFac
     return Path(events[0].run_dir) / "checkpoints" / "best.safetensors"
 
 
+@pytest.fixture(autouse=True)
+def _own_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the developer's own settings (tui.user_config)."""
+    monkeypatch.setenv("MNIST_TUI_CONFIG_DIR", str(tmp_path / "config"))
+
+
 # -- the suite leaves no process behind ------------------------------------------------------
 
 
