@@ -10,13 +10,13 @@ import argparse
 import json
 import signal
 import sys
-import threading
 from dataclasses import MISSING, fields, replace
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any
 
 from mlp_core.config import TrainConfig
+from mlp_core.stopsignals import StopOnSignals
 
 EXIT_ERROR = 2
 EXIT_DIVERGED = 3
@@ -123,23 +123,18 @@ def locate_run(runs_dir: Path, name: str | Path) -> Path:
     raise RunError(f"{name}: no such run (neither a run folder nor a run in {runs_dir})")
 
 
-class InterruptOnSignals:
+class InterruptOnSignals(StopOnSignals):
     """SIGTERM and SIGHUP as Ctrl-C for a command that follows processes of its own (`sweep`,
     `search`): the first raises KeyboardInterrupt in the main thread, so the command's Ctrl-C
     path cancels and stops what it started; later ones are ignored while it cleans up.
     `exit_status` is then 128 plus the signal (143, 129), as a shell reports it.
 
-    (`train` differs: its StopOnSignals stops after the batch, where Ctrl-C stops at once.)
+    (`train` uses StopOnSignals itself: it stops after the batch, where Ctrl-C stops at once.)
     """
 
-    SIGNALS = (signal.SIGTERM, signal.SIGHUP)
-
-    def __init__(self) -> None:
-        self.received: signal.Signals | None = None
-        self._previous: dict[signal.Signals, Any] = {}
-
-    def exit_status(self, otherwise: int) -> int:
-        return 128 + int(self.received) if self.received is not None else otherwise
+    def status_or(self, otherwise: int) -> int:
+        """The signal's exit status, or `otherwise` when no signal came (a plain Ctrl-C)."""
+        return self.exit_status if self.received is not None else otherwise
 
     def describe(self) -> str:
         """"interrupted" or "stopped by SIGTERM", for the command's last line."""
@@ -149,19 +144,3 @@ class InterruptOnSignals:
         if self.received is None:
             self.received = signal.Signals(signum)
             raise KeyboardInterrupt
-
-    def __enter__(self) -> InterruptOnSignals:
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(
-        self,
-        _type: type[BaseException] | None,
-        _value: BaseException | None,
-        _traceback: TracebackType | None,
-    ) -> None:
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
-        self._previous.clear()

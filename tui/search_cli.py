@@ -203,7 +203,7 @@ def _follow(args: argparse.Namespace, search: Any, signals: InterruptOnSignals) 
         events.close()  # the trials stop after their batch, the table is written
         print(f"{signals.describe()}; resume with: mnist-tui search --resume {search.sweep_dir}",
               file=sys.stderr)
-        return signals.exit_status(EXIT_INTERRUPTED)
+        return signals.status_or(EXIT_INTERRUPTED)
     except BrokenPipeError:  # `search | head`: stop as Ctrl-C does, main() ends quietly
         events.close()
         raise

@@ -152,7 +152,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
             csv_path, md_path = follower.cancel()
             print(f"{signals.describe()}; results so far in {csv_path} and {md_path}",
                   file=sys.stderr)
-            return signals.exit_status(EXIT_INTERRUPTED)
+            return signals.status_or(EXIT_INTERRUPTED)
         except BrokenPipeError:  # `sweep | head`: no one reads on, the sweep ends as Ctrl-C
             follower.cancel()
             raise  # main() ends quietly, status 141
