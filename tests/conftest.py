@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import signal
+
 import numpy as np
 import pytest
 
 from data.mnist import LAYOUT, Dataset, write_idx
+
+
+# A shell that starts the suite as a background job (`cmd &`) hands it SIGINT ignored, and
+# every process a test spawns would inherit that: the tests that press Ctrl-C (SIGINT) on a
+# command would then wait for nothing. A handler (not an ignore) is reset to the default on
+# exec, so the children get Python's KeyboardInterrupt back, however the suite was started.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def make_tiny_dataset(n_train: int = 600, n_test: int = 200, seed: int = 0) -> Dataset:

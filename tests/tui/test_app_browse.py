@@ -146,9 +146,11 @@ async def test_panel_keys_evaluate_compare_label_export_delete_and_runs_table(
         assert table_screen.chosen_path() == third  # the cursor stays on its run
         await pilot.press("up")  # the first row: hidden 24, the newer run
         await wait_until(pilot, lambda: table_screen.chosen_path() == newer)
-        await pilot.press("enter")
-        await wait_until(pilot, lambda: app.run_state == "viewing finished run")
-        assert app.selected_run == newer
+        await pilot.press("enter")  # the app was viewing a finished run already: wait for it
+        await wait_until(
+            pilot,
+            lambda: app.selected_run == newer and app.run_state == "viewing finished run",
+        )
         assert len(app.history) == 2
         assert app.query_one(ConfigForm).raw_values()["hidden"] == 24
 
