@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from data.mnist import LAYOUT, Dataset, write_idx
-
 
 # A shell that starts the suite as a background job (`cmd &`) hands it SIGINT ignored, and
 # every process a test spawns would inherit that: the tests that press Ctrl-C (SIGINT) on a
