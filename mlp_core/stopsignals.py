@@ -57,3 +57,47 @@ class StopOnSignals:
         for sig, previous in self._previous.items():
             signal.signal(sig, previous)
         self._previous.clear()
+
+
+class DeferredSignals:
+    """Hold back SIGINT, SIGTERM and SIGHUP while an epoch's files are written, then deliver.
+
+    A Ctrl-C is a KeyboardInterrupt wherever Python happens to be: inside `atomic_write`, after
+    the temporary file is made and before its `try`, it would leave a `.tmp` file behind. So
+    the epoch's writes (checkpoints, then the metrics line) run with these signals recorded,
+    not acted on; `deliver()` then raises each one again, to whatever handler was there before,
+    once the epoch is committed and reported. Only the main thread can install handlers;
+    elsewhere this does nothing. A signal held back when the block ends in an error is dropped:
+    that error already ends the run.
+    """
+
+    SIGNALS = (signal.SIGINT, *STOP_SIGNALS)
+
+    def __init__(self) -> None:
+        self.pending: list[signal.Signals] = []
+        self._previous: dict[signal.Signals, Any] = {}
+
+    def _record(self, signum: int, _frame: FrameType | None) -> None:
+        self.pending.append(signal.Signals(signum))
+
+    def __enter__(self) -> DeferredSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._record)
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _traceback: TracebackType | None,
+    ) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous.clear()
+
+    def deliver(self) -> None:
+        """Raise the held-back signals again, in the order they came (handlers restored)."""
+        pending, self.pending = self.pending, []
+        for sig in pending:
+            signal.raise_signal(sig)

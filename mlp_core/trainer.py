@@ -60,6 +60,7 @@ from mlp_core.runs import (
     read_metrics,
     save_run_info,
 )
+from mlp_core.stopsignals import DeferredSignals
 from mlp_core.training_figures import FIGURES_KEY, FigureMeter, epoch_figures, loss_accuracy_dead
 
 
@@ -411,10 +412,13 @@ def _epochs(
                 str(run.info.path),
             )
             return
-        saved = run.save_checkpoints(epoch, metrics)
-        run.commit_epoch(metrics)
+        # A Ctrl-C or SIGTERM in the writes acts once the epoch is committed and reported.
+        with DeferredSignals() as held:
+            saved = run.save_checkpoints(epoch, metrics)
+            run.commit_epoch(metrics)
         yield EpochEnd(**{k: metrics[k] for k in EpochEnd.__dataclass_fields__})
         yield from saved
+        held.deliver()
     crash_point("before-finished")
     run.set_status("finished")
     yield _finished(run, "finished")

@@ -197,3 +197,37 @@ def test_a_kill_during_the_mend_is_mended_by_the_next_resume(
     assert epochs_on_disk(run_dir) == {"last": 2, "best": 1}
     resume(run_dir, data_dir)
     assert_same_as_reference(run_dir, reference)
+
+
+@pytest.mark.parametrize("point", ["tmp-written", "after-last", "after-best"])
+def test_ctrl_c_in_an_epochs_writes_acts_once_the_epoch_is_committed(
+    point: str, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Ctrl-C while epoch 2 is being written: its files are all written, no `.tmp` is left,
+    EpochEnd 2 is reported, and only then does the KeyboardInterrupt stop the run."""
+    import signal
+
+    import mlp_core.checkpoint as checkpoint
+
+    committed, pressed = 0, False
+
+    def press_ctrl_c(name: str) -> None:
+        nonlocal committed, pressed
+        committed += name == "after-metrics"
+        if name == point and committed == 1 and not pressed:  # in epoch 2's writes
+            pressed = True
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(checkpoint, "crash_hook", press_ctrl_c)
+    events: list[Any] = []
+    with pytest.raises(KeyboardInterrupt):
+        for event in train(
+            CONFIG, load_dataset(data_dir), runs_dir=tmp_path, progress_interval=1e9
+        ):
+            events.append(event)
+    run_dir = Path(events[0].run_dir)
+    assert [e.epoch for e in events if type(e).__name__ == "EpochEnd"] == [1, 2]
+    assert [row["epoch"] for row in read_metrics(run_dir)] == [1, 2]
+    assert epochs_on_disk(run_dir) == {"last": 2, "best": 2}
+    assert not list(run_dir.rglob("*.tmp"))
+    assert load_run(run_dir).status == "stopped"
