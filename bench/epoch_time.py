@@ -45,7 +45,7 @@ from data.mnist import load_dataset
 from mlp_core.config import PRESETS, TrainConfig
 from mlp_core.device import synchronize
 from mlp_core.model import INPUT_SIZE, MLP, NUM_CLASSES
-from mlp_core.optim import Optimizer, make_optimizer
+from mlp_core.optim import Optimizer, can_fold, make_optimizer
 from mlp_core.precision import (
     apply_matmul_precision,
     compute_dtype,
@@ -55,6 +55,10 @@ from mlp_core.precision import (
 from mlp_core.trainer import _train_epoch
 
 SHAPES = ((128, 64), (1024, 16), (1024, 128))
+OPTIMIZER_WORDS = {
+    "plain": "plain SGD",
+    "default": "SGD with the default preset's Nesterov momentum 0.9 and weight decay 5e-4",
+}
 #: The default preset's shape, where the targets apply.
 DEFAULT_SHAPE = (PRESETS["default"].hidden, PRESETS["default"].batch_size)
 SEED = 0
@@ -77,6 +81,7 @@ class _BenchRun:
     steps_per_epoch: int
     model: MLP
     optimizer: Optimizer
+    fold_updates: bool = False
     epoch_started: float = 0.0
     train_loss: float = math.nan
     train_rate: float = 0.0
@@ -99,6 +104,7 @@ class Ours:
             model=model,
             optimizer=make_optimizer(config, model.named_parameters()),
         )
+        self.run.fold_updates = can_fold(self.run.optimizer, model)  # as trainer._Run does
 
     def epoch(self) -> tuple[float, float]:
         """(seconds, mean train loss) of one epoch through the trainer's own loop."""
@@ -143,7 +149,13 @@ class Idiom:
             pin_memory=device.type == "cuda",
         )
         self.criterion = nn.CrossEntropyLoss()
-        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=config.lr)
+        self.optimizer = torch.optim.SGD(
+            self.net.parameters(),
+            lr=config.lr,
+            momentum=config.momentum,
+            nesterov=config.nesterov,
+            weight_decay=config.weight_decay,
+        )
         self.device, self.autocast = device, autocast
 
     def epoch(self) -> tuple[float, float]:
@@ -269,13 +281,33 @@ class ShapeResult:
     floor: list[float] = field(default_factory=list)
 
 
+def bench_config(hidden: int, batch: int, init: str, optimizer: str) -> TrainConfig:
+    """The lab's settings at this shape; optimizer "default": the default preset's SGD
+    (Nesterov momentum 0.9, weight decay 5e-4) on both sides, at the lab's constant lr."""
+    config = replace(PRESETS["lab"], hidden=hidden, batch_size=batch, init=init, device="cpu")
+    if optimizer == "default":
+        preset = PRESETS["default"]
+        config = replace(
+            config,
+            momentum=preset.momentum,
+            nesterov=preset.nesterov,
+            weight_decay=preset.weight_decay,
+        )
+    return config
+
+
 def bench_shape(
-    shape: tuple[int, int], train: Split, sides: list[str], repeats: int, init: str
+    shape: tuple[int, int],
+    train: Split,
+    sides: list[str],
+    repeats: int,
+    init: str,
+    optimizer: str = "plain",
 ) -> ShapeResult:
     """Every side `repeats` times, alternating: each round runs every side once."""
     hidden, batch = shape
     device = train.images.device
-    config = replace(PRESETS["lab"], hidden=hidden, batch_size=batch, init=init, device="cpu")
+    config = bench_config(hidden, batch, init, optimizer)
     runners = {name: make_side(name, config, train, device) for name in sides}
     for name in sides:  # warm up every code path (on CUDA: capture the graph, init cuBLAS)
         warm = train if device.type == "cuda" else replace_subset(train, 4 * batch)
@@ -378,6 +410,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(f"{h}x{b}" for h, b in SHAPES),
         help="comma-separated HIDDENxBATCH pairs (default: %(default)s)",
     )
+    parser.add_argument(
+        "--optimizer",
+        default="plain",
+        choices=("plain", "default"),
+        help="plain SGD, the lab's (default), or the default preset's Nesterov momentum 0.9 "
+        "and weight decay 5e-4, on every side",
+    )
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     parser.add_argument(
         "--sides",
@@ -421,10 +460,14 @@ def main(argv: list[str] | None = None) -> None:
     print(describe_machine(device))
     print(
         f"one epoch of {len(train):,} MNIST images on {device}, lab settings ({args.init} init, "
-        f"plain SGD, lr {lab.lr:g}), {args.repeats} rounds; sides: {', '.join(sides)}"
+        f"{OPTIMIZER_WORDS[args.optimizer]}, lr {lab.lr:g}), {args.repeats} rounds; "
+        f"sides: {', '.join(sides)}"
     )
     print(f"load average before: {_load()}\n")
-    results = [bench_shape(shape, train, sides, args.repeats, args.init) for shape in shapes]
+    results = [
+        bench_shape(shape, train, sides, args.repeats, args.init, args.optimizer)
+        for shape in shapes
+    ]
     print_report(results, len(train), args.repeats, device)
     print(f"load average after: {_load()} (the machine may be shared: see the spread of the runs)")
 

@@ -8,8 +8,13 @@ the batch, `in`/`out` the feature sizes. Parameter names follow PyTorch (`weight
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
+
+#: An optimizer's update of one layer's weight, called with the layer's (x, grad_out) so that
+#: the product dW = grad_outᵀ x happens inside the update (see mlp_core/optim.py, "Folding").
+WeightFold = Callable[[torch.Tensor, torch.Tensor], None]
 
 
 def column_major(weight: torch.Tensor) -> torch.Tensor:
@@ -91,10 +96,19 @@ class Linear:
         self._x, self._low_weight = x.to(compute_dtype), low
         return torch.addmm(self.bias.to(compute_dtype), self._x, low.t())
 
-    def backward(self, grad_out: torch.Tensor) -> torch.Tensor | None:
+    def backward(
+        self,
+        grad_out: torch.Tensor,
+        fold: WeightFold | None = None,
+        keep_gradient: bool = True,
+    ) -> torch.Tensor | None:
         """grad_out: (N, out) -> grad_in: (N, in); fills grad_weight and grad_bias.
 
         dW = gᵀ x;  db = Σₙ g;  dx = g W
+
+        fold (float32 only): the optimizer's update of the weight with dW's product inside it,
+        called after dx is computed from the weight as it was; grad_weight is then filled only
+        when keep_gradient (a step whose gradient norms are measured), by a second product.
 
         dW is written as (xᵀ g)ᵀ when grad_weight is column-major: the product then lands in
         contiguous memory (torch.mm into a transposed `out` computes into a temporary and
@@ -104,9 +118,14 @@ class Linear:
         assert self._x is not None, "backward before forward"
         low = self._low_weight
         if low is None:
-            _matmul_into(self.grad_weight, grad_out, self._x)
             torch.sum(grad_out, dim=0, out=self.grad_bias)
-            return grad_out.mm(self.weight) if self.needs_input_grad else None
+            grad_in = grad_out.mm(self.weight) if self.needs_input_grad else None
+            if fold is None or keep_gradient:
+                _matmul_into(self.grad_weight, grad_out, self._x)
+            if fold is not None:
+                fold(self._x, grad_out)
+            return grad_in
+        assert fold is None, "folded updates are float32 only"
         grad_low = grad_out.to(low.dtype)
         _matmul_into(self._low_grad, grad_low, self._x)
         self.grad_weight.copy_(self._low_grad)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mlp_core.layers import Linear, ReLU, SoftmaxCrossEntropy, column_major
+from mlp_core.layers import Linear, ReLU, SoftmaxCrossEntropy, WeightFold, column_major
 
 INPUT_SIZE = 784
 NUM_CLASSES = 10
@@ -75,16 +75,28 @@ class MLP:
         hidden = self.relu.forward(self.fc1.forward(x, compute_dtype))
         return self.fc2.forward(hidden, compute_dtype).to(self.fc2.weight.dtype)
 
-    def loss_and_backward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def loss_and_backward(
+        self,
+        x: torch.Tensor,
+        labels: torch.Tensor,
+        folds: dict[str, WeightFold] | None = None,
+        keep_gradients: bool = True,
+    ) -> torch.Tensor:
         """Forward, loss and backward; fills every parameter's gradient. Returns the loss ().
 
         The products run in `compute_dtype`; the softmax cross-entropy and its gradient, the
         gradients' storage and the loss are float32 (the weights' dtype) whatever it is.
+        folds: "fc1.weight" and "fc2.weight" -> the optimizer's folded update of that weight
+        (mlp_core/optim.py, "Folding"): those weights are then updated here, and their
+        gradients filled only when keep_gradients.
         """
+        folds = folds or {}
         loss = self.criterion.forward(self._forward(x, self.compute_dtype), labels)
-        grad = self.fc2.backward(self.criterion.backward(grad_loss=1.0))
+        grad = self.fc2.backward(
+            self.criterion.backward(grad_loss=1.0), folds.get("fc2.weight"), keep_gradients
+        )
         assert grad is not None
-        self.fc1.backward(self.relu.backward(grad))
+        self.fc1.backward(self.relu.backward(grad), folds.get("fc1.weight"), keep_gradients)
         return loss
 
     def named_parameters(self) -> list[tuple[str, torch.Tensor, torch.Tensor]]:

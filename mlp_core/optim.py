@@ -10,15 +10,37 @@ where a step's kernels take microseconds. Intermediate results (g + λ·p, the N
 Adam's denominator) go into `scratch` tensors made once: a fresh 3 MB tensor per step costs
 page faults that took 1.6 ms of a 6.4 ms step at h=1024, batch 128 (measured with
 torch.profiler, one thread).
+
+Folding. The weight gradient dW = gᵀx is one matrix product, and BLAS computes C = αAB + βC
+as cheaply as AB: the β·C term is read inside the product, which is bound by arithmetic, not
+memory. `SGD.fold` uses that to put the product straight into the tensor the update writes
+anyway, instead of writing dW and then reading it back for the update:
+- plain SGD: p ← (1 − lr·λ)·p − lr·gᵀx, the whole update in the product;
+- heavy-ball momentum: b ← μ·(b + (λ/μ)·p) + gᵀx, then p −= lr·b;
+- Nesterov: d ← λ·p + gᵀx, b ← d + μ·b, then p −= lr·(d + μ·b).
+The same values as PyTorch's SGD up to rounding (the tests check it), with the 3 MB gradient
+of the 784x1024 weight never written and 1-3 fewer passes over it. Measured at h=1024,
+batch 128, one thread (this project's Xeon): plain SGD 3.49 -> 3.15 ms a step, Nesterov with
+weight decay 4.65 -> 4.45 ms. Only where the backward runs eagerly in float32 (`can_fold`): a
+CUDA graph captures the backward once, with no learning rate in it, and bf16 products write a
+bf16 gradient that needs its cast anyway. A step whose gradient norms are measured
+(training_figures) computes dW once more, beside the folded update, so that folding never
+depends on when figures are taken: a run is the same run whether or not anyone watched it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
 from mlp_core.config import TrainConfig
+from mlp_core.layers import WeightFold
+
+if TYPE_CHECKING:
+    from mlp_core.model import MLP
 
 NamedParams = list[tuple[str, torch.Tensor, torch.Tensor]]
 
@@ -41,6 +63,27 @@ def _add_into(out: list[torch.Tensor], a: list[torch.Tensor], b: list[torch.Tens
     return out
 
 
+def _add_product(
+    target: torch.Tensor, x: torch.Tensor, g: torch.Tensor, beta: float, alpha: float
+) -> None:
+    """target ← β·target + α·gᵀx in one BLAS call, in target's memory (an (out, in) matrix,
+    either layout: transposed, a column-major target is the contiguous (in, out) = xᵀg)."""
+    if target.t().is_contiguous():
+        target.t().addmm_(x.t(), g, beta=beta, alpha=alpha)
+    else:
+        target.addmm_(g.t(), x, beta=beta, alpha=alpha)
+
+
+def can_fold(optimizer: Optimizer, model: MLP) -> bool:
+    """Whether this run's steps fold the weights' updates into their products (module doc):
+    SGD, on the CPU, with float32 products."""
+    return (
+        isinstance(optimizer, SGD)
+        and model.fc1.weight.device.type == "cpu"
+        and model.compute_dtype in (None, model.fc1.weight.dtype)
+    )
+
+
 class SGD:
     """SGD with momentum, Nesterov and weight decay, as PyTorch's SGD (dampening 0).
 
@@ -59,25 +102,62 @@ class SGD:
         if momentum:
             self.state = {f"{name}.momentum_buffer": torch.zeros_like(p) for name, p, _ in params}
 
-    def step(self, lr: float) -> None:
-        """Apply one update with learning rate `lr` (gradients are used, then left as they are)."""
-        params = [p for _, p, _ in self.params]
-        grads = [g for _, _, g in self.params]
+    def fold(self, name: str, lr: float) -> WeightFold:
+        """The update of weight `name` with learning rate `lr`, its gradient's product inside
+        (module doc, "Folding"); `step(lr, folded=...)` must then skip it."""
+        index = [n for n, _, _ in self.params].index(name)
+        param, scratch = self.params[index][1], self.scratch[index]
+        mu, decay = self.momentum, self.weight_decay
+        if not mu:
+            return lambda x, g: _add_product(param, x, g, beta=1 - lr * decay, alpha=-lr)
+        buf = self.state[f"{name}.momentum_buffer"]
+
+        def heavy_ball(x: torch.Tensor, g: torch.Tensor) -> None:
+            if decay:
+                buf.add_(param, alpha=decay / mu)  # b + (λ/μ)·p
+            _add_product(buf, x, g, beta=mu, alpha=1.0)  # b ← μ·b + λ·p + gᵀx
+            param.add_(buf, alpha=-lr)
+
+        def nesterov(x: torch.Tensor, g: torch.Tensor) -> None:
+            if decay:
+                scratch.copy_(param)
+            _add_product(scratch, x, g, beta=decay, alpha=1.0)  # d ← λ·p + gᵀx
+            torch.add(scratch, buf, alpha=mu, out=buf)  # b ← d + μ·b
+            scratch.add_(buf, alpha=mu)  # d + μ·b
+            param.add_(scratch, alpha=-lr)
+
+        return nesterov if self.nesterov else heavy_ball
+
+    def step(self, lr: float, folded: Collection[str] = ()) -> None:
+        """Apply one update with learning rate `lr` (gradients are used, then left as they are).
+
+        folded: parameters whose update `fold` already made in this step's backward."""
+        if folded:
+            self._step_of([i for i, (n, _, _) in enumerate(self.params) if n not in folded], lr)
+        else:
+            self._step_of(range(len(self.params)), lr)
+        self.steps += 1
+
+    def _step_of(self, indices: Sequence[int], lr: float) -> None:
+        """The update of the parameters at `indices`, each as PyTorch's SGD makes it."""
+        named = [self.params[i] for i in indices]
+        params = [p for _, p, _ in named]
+        grads = [g for _, _, g in named]
+        scratch = [self.scratch[i] for i in indices]
         d = grads
         if self.weight_decay:
-            d = _add_into(self.scratch, grads, params, self.weight_decay)  # d = g + λ·p
+            d = _add_into(scratch, grads, params, self.weight_decay)  # d = g + λ·p
         if self.momentum:
-            bufs = [self.state[f"{name}.momentum_buffer"] for name, _, _ in self.params]
+            bufs = [self.state[f"{name}.momentum_buffer"] for name, _, _ in named]
             torch._foreach_mul_(bufs, self.momentum)  # b = μ·b + d
             torch._foreach_add_(bufs, d)
             if not self.nesterov:
                 d = bufs
             elif d is grads:  # step = d + μ·b, never written over the gradients
-                d = _add_into(self.scratch, grads, bufs, self.momentum)
+                d = _add_into(scratch, grads, bufs, self.momentum)
             else:
                 torch._foreach_add_(d, bufs, alpha=self.momentum)
         torch._foreach_add_(params, d, alpha=-lr)  # p -= lr·step
-        self.steps += 1
 
 
 class Adam:

@@ -44,7 +44,7 @@ from mlp_core.events import (
     RunStarted,
 )
 from mlp_core.model import MLP
-from mlp_core.optim import Optimizer, learning_rate, make_optimizer
+from mlp_core.optim import SGD, Optimizer, can_fold, learning_rate, make_optimizer
 from mlp_core.precision import apply_matmul_precision, compute_dtype, precision_problem
 from mlp_core.recovery import epoch_of, mend_run_folder, prune_epoch_checkpoints, score
 from mlp_core.runs import (
@@ -122,6 +122,8 @@ class _Run:
         else:
             self._restore(start, runs_dir)
         self.model.compute_dtype = compute_dtype(config.precision)
+        #: Whether each step folds the weights' updates into their products (optim.py).
+        self.fold_updates = can_fold(self.optimizer, self.model)
 
     def _new_folder(self, runs_dir: Path, parent: dict[str, Any] | None) -> RunInfo:
         return create_run(
@@ -461,8 +463,10 @@ def _train_epoch(
             run.set_status("stopped")
             return _finished(run, "stopped")
         lr = learning_rate(config, (epoch - 1) * steps + step, steps)
-        meter.before_step(run.model, measure or step + 1 == steps)
-        _step(run, index, None if shifts is None else shifts.index_select(0, index), lr, loss_sum)
+        measure = measure or step + 1 == steps
+        meter.before_step(run.model, measure)
+        step_shifts = None if shifts is None else shifts.index_select(0, index)
+        _step(run, index, step_shifts, lr, loss_sum, keep_gradients=measure)
         meter.after_step(run.model)
         measure = False
         now = time.perf_counter()
@@ -488,12 +492,30 @@ def _train_epoch(
     return None
 
 
+#: The parameters whose update a folded step makes inside the backward (optim.py, "Folding").
+FOLDED = ("fc1.weight", "fc2.weight")
+
+
 @torch.no_grad()
 def _step(
-    run: _Run, index: torch.Tensor, shifts: torch.Tensor | None, lr: float, loss_sum: torch.Tensor
+    run: _Run,
+    index: torch.Tensor,
+    shifts: torch.Tensor | None,
+    lr: float,
+    loss_sum: torch.Tensor,
+    keep_gradients: bool = True,
 ) -> None:
     """One SGD step on the batch `index` (no host sync). On CUDA the forward and backward
-    replay a captured graph (mlp_core/cuda_graph.py); the CPU calls `_batch_loss` directly."""
+    replay a captured graph (mlp_core/cuda_graph.py); the CPU calls `_batch_loss` directly,
+    folding the weights' updates into the backward where it can (`run.fold_updates`), and
+    then filling their gradients only when `keep_gradients` (a measured step)."""
+    optimizer = run.optimizer
+    if run.fold_updates and isinstance(optimizer, SGD):
+        folds = {name: optimizer.fold(name, lr) for name in FOLDED}
+        x, y = _batch(run, index, shifts)
+        loss_sum.add_(run.model.loss_and_backward(x, y, folds, keep_gradients))
+        optimizer.step(lr, folded=FOLDED)
+        return
 
     def batch_loss(index: torch.Tensor, shifts: torch.Tensor | None) -> torch.Tensor:
         return _batch_loss(run, index, shifts)
@@ -503,16 +525,23 @@ def _step(
     else:
         loss = batch_loss(index, shifts)
     loss_sum.add_(loss)
-    run.optimizer.step(lr)
+    optimizer.step(lr)
 
 
-def _batch_loss(run: _Run, index: torch.Tensor, shifts: torch.Tensor | None) -> torch.Tensor:
-    """Gather the batch, shift it when augmenting, forward and backward: the loss ()."""
+def _batch(
+    run: _Run, index: torch.Tensor, shifts: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch `index`'s images (shifted when augmenting) and labels."""
     x = run.splits.train.images.index_select(0, index)
     y = run.splits.train.labels.index_select(0, index)
     if shifts is not None:
         x = random_shift(x, shifts, run.config.augment_shift, run.background)
-    return run.model.loss_and_backward(x, y)
+    return x, y
+
+
+def _batch_loss(run: _Run, index: torch.Tensor, shifts: torch.Tensor | None) -> torch.Tensor:
+    """Gather the batch, shift it when augmenting, forward and backward: the loss ()."""
+    return run.model.loss_and_backward(*_batch(run, index, shifts))
 
 
 def _end_of_epoch(run: _Run, epoch: int) -> dict[str, Any]:

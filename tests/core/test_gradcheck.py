@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -32,8 +33,8 @@ def _batch(n: int = 6, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
 class SignFlippedLinear(Linear):
     """A test double: the bias gradient with its sign flipped, all else the real layer."""
 
-    def backward(self, grad_out: torch.Tensor) -> torch.Tensor | None:
-        grad_in = super().backward(grad_out)
+    def backward(self, grad_out: torch.Tensor, *rest: Any) -> torch.Tensor | None:
+        grad_in = super().backward(grad_out, *rest)
         self.grad_bias.neg_()
         return grad_in
 

@@ -12,7 +12,7 @@ import torch
 from mlp_core.config import TrainConfig
 from mlp_core.layers import Linear
 from mlp_core.model import MLP
-from mlp_core.optim import SGD, Adam, learning_rate, make_optimizer
+from mlp_core.optim import SGD, Adam, can_fold, learning_rate, make_optimizer
 
 F64 = torch.float64
 STEPS = 5
@@ -101,6 +101,114 @@ def test_make_optimizer_follows_the_config() -> None:
     adam = make_optimizer(TrainConfig(optimizer="adam", weight_decay=0.0), params)
     assert isinstance(adam, Adam)
     assert len(adam.state) == 2 * len(params)
+
+
+# -- folded updates (optim.py, "Folding") --------------------------------------------------
+
+SGD_VARIANTS = [
+    (0.0, False, 0.0),
+    (0.0, False, 0.01),
+    (0.9, False, 0.0),
+    (0.5, False, 1e-2),
+    (0.9, True, 0.0),
+    (0.8, True, 5e-3),
+]
+FOLDED = ("fc1.weight", "fc2.weight")
+
+
+def _float64_mlp(hidden: int = 12) -> MLP:
+    """An MLP in float64 (row-major fc2, column-major fc1: both layouts of `_add_product`)."""
+    model = MLP.create(hidden, "he", torch.Generator().manual_seed(3), torch.device("cpu"))
+    state = {n: p.double() for n, p in model.state_dict().items()}
+    model = MLP.from_state_dict(state, torch.device("cpu"))
+    for layer in (model.fc1, model.fc2):
+        layer.weight = layer.weight.double()
+        layer.bias = layer.bias.double()
+        layer.grad_weight = torch.zeros_like(layer.weight)
+        layer.grad_bias = torch.zeros_like(layer.bias)
+    model.fc2.weight = model.fc2.weight.contiguous()
+    model.fc2.grad_weight = torch.zeros_like(model.fc2.weight)
+    return model
+
+
+def _batches(steps: int = STEPS) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    gen = torch.Generator().manual_seed(11)
+    return [
+        (torch.randn(9, 784, generator=gen, dtype=F64), torch.randint(0, 10, (9,), generator=gen))
+        for _ in range(steps)
+    ]
+
+
+def _train_ours_folded(momentum: float, nesterov: bool, decay: float, keep: bool) -> MLP:
+    model = _float64_mlp()
+    assert not model.fc2.weight.t().is_contiguous() and model.fc1.weight.t().is_contiguous()
+    optimizer = SGD(model.named_parameters(), momentum, nesterov, decay)
+    for (x, y), lr in zip(_batches(), LRS, strict=True):
+        folds = {name: optimizer.fold(name, lr) for name in FOLDED}
+        model.loss_and_backward(x.clone(), y, folds, keep_gradients=keep)
+        optimizer.step(lr, folded=FOLDED)
+    return model
+
+
+@pytest.mark.parametrize(("momentum", "nesterov", "weight_decay"), SGD_VARIANTS)
+def test_folded_sgd_matches_autograd_and_torch_optim(
+    momentum: float, nesterov: bool, weight_decay: float
+) -> None:
+    """The weights' updates folded into the backward's products: the same training as
+    nn.Linear + autograd + torch.optim.SGD, step for step, in float64."""
+    ours = _train_ours_folded(momentum, nesterov, weight_decay, keep=False)
+    start = _float64_mlp().state_dict()
+    net = torch.nn.Sequential(
+        torch.nn.Linear(784, 12), torch.nn.ReLU(), torch.nn.Linear(12, 10)
+    ).double()
+    with torch.no_grad():
+        for param, name in zip(net.parameters(), start, strict=True):
+            param.copy_(start[name])
+    optimizer = torch.optim.SGD(
+        net.parameters(), lr=0.1, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay
+    )
+    for (x, y), lr in zip(_batches(), LRS, strict=True):
+        optimizer.param_groups[0]["lr"] = lr
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        optimizer.step()
+    for (name, param, _grad), ref in zip(ours.named_parameters(), net.parameters(), strict=True):
+        torch.testing.assert_close(param, ref.detach(), rtol=1e-10, atol=1e-12, msg=name)
+        assert not torch.equal(param, start[name]), name  # it trained
+
+
+@pytest.mark.parametrize(("momentum", "nesterov", "weight_decay"), SGD_VARIANTS)
+def test_a_measured_folded_step_still_fills_the_gradients(
+    momentum: float, nesterov: bool, weight_decay: float
+) -> None:
+    """keep_gradients: the weights' gradients are those of the unfolded backward, and the
+    update is the same as when they are not kept (watching never changes a run)."""
+    kept = _train_ours_folded(momentum, nesterov, weight_decay, keep=True)
+    not_kept = _train_ours_folded(momentum, nesterov, weight_decay, keep=False)
+    for (name, a, _), (_, b, _) in zip(
+        kept.named_parameters(), not_kept.named_parameters(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    reference = _float64_mlp()
+    probe = reference.state_dict()
+    for name, param in kept.state_dict().items():
+        probe[name].copy_(param)  # the kept run's weights, in the reference's layouts
+    x, y = _batches(1)[0]
+    reference.loss_and_backward(x.clone(), y)
+    kept.loss_and_backward(x.clone(), y, {}, keep_gradients=True)  # unfolded: fresh gradients
+    for (name, _, grad), (_, _, ref) in zip(
+        kept.named_parameters(), reference.named_parameters(), strict=True
+    ):
+        torch.testing.assert_close(grad, ref, rtol=1e-12, atol=1e-14, msg=name)
+
+
+def test_can_fold_only_sgd_on_the_cpu_in_float32() -> None:
+    model = MLP.create(8, "he", torch.Generator().manual_seed(0), torch.device("cpu"))
+    params = model.named_parameters()
+    assert can_fold(SGD(params, 0.9, True, 5e-4), model)
+    assert not can_fold(Adam(params, 0.0), model)
+    model.compute_dtype = torch.bfloat16
+    assert not can_fold(SGD(params, 0.9, True, 5e-4), model)
 
 
 # -- learning-rate schedules --------------------------------------------------------------

@@ -154,9 +154,9 @@ def test_each_training_image_once_per_epoch_and_never_a_validation_image(
     batches: list[torch.Tensor] = []
     real_step = MLP.loss_and_backward
 
-    def spy(self: MLP, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def spy(self: MLP, x: torch.Tensor, labels: torch.Tensor, *rest: Any) -> torch.Tensor:
         batches.append(x.clone())
-        return real_step(self, x, labels)
+        return real_step(self, x, labels, *rest)
 
     monkeypatch.setattr(MLP, "loss_and_backward", spy)
     config = tiny_config(epochs=2)
@@ -352,7 +352,7 @@ def test_ctrl_c_marks_the_run_stopped_not_failed(tiny_dataset: Dataset, tmp_path
 def test_an_error_in_training_marks_the_run_failed(
     tiny_dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken_step(self: MLP, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def broken_step(self: MLP, x: torch.Tensor, labels: torch.Tensor, *_: Any) -> torch.Tensor:
         raise RuntimeError("CUDA error: an illegal memory access")
 
     monkeypatch.setattr(MLP, "loss_and_backward", broken_step)
@@ -477,9 +477,9 @@ def test_grad_mode_is_off_while_training(
     modes: list[tuple[str, bool]] = []
     real_step, real_logits = MLP.loss_and_backward, MLP.logits
 
-    def spy_step(self: MLP, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def spy_step(self: MLP, x: torch.Tensor, labels: torch.Tensor, *rest: Any) -> torch.Tensor:
         modes.append(("step", torch.is_grad_enabled()))
-        return real_step(self, x, labels)
+        return real_step(self, x, labels, *rest)
 
     def spy_logits(self: MLP, x: torch.Tensor) -> torch.Tensor:
         modes.append(("logits", torch.is_grad_enabled()))
@@ -594,3 +594,55 @@ def test_device_resolution() -> None:
     with pytest.raises(DeviceError):
         resolve_device("tpu")
     assert describe_device(CPU).startswith("cpu")
+
+
+# -- folded updates -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "folds"),
+    [
+        ({}, True),
+        ({"momentum": 0.0, "nesterov": False}, True),
+        ({"optimizer": "adam"}, False),
+        ({"precision": "bf16"}, False),
+    ],
+)
+def test_cpu_float32_sgd_runs_fold_the_weights_updates(
+    overrides: dict[str, Any],
+    folds: bool,
+    tiny_dataset: Dataset,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The trainer takes the folded step where it can (optim.py, "Folding"), and only there."""
+    from mlp_core.optim import SGD
+    from mlp_core.precision import precision_problem
+
+    config = tiny_config(epochs=1, **overrides)
+    if precision_problem(config.precision, torch.device("cpu")):
+        pytest.skip("this CPU cannot train in bf16")  # pragma: no cover (CI's CPUs can)
+    calls: list[str] = []
+    real_fold = SGD.fold
+
+    def spy(self: SGD, name: str, lr: float) -> Any:
+        calls.append(name)
+        return real_fold(self, name, lr)
+
+    monkeypatch.setattr(SGD, "fold", spy)
+    events = run_all(config, tiny_dataset, tmp_path)
+    assert isinstance(events[-1], Finished)
+    assert len(calls) == (2 * 8 if folds else 0)  # both weights, each of the 8 steps
+
+
+def test_a_run_is_the_same_run_however_often_it_reports_progress(
+    tiny_dataset: Dataset, tmp_path: Path
+) -> None:
+    """Progress reports measure the next step's gradients (training_figures): with the
+    weights' updates folded into the products, that must not change a single weight."""
+    quiet = run_all(tiny_config(), tiny_dataset, tmp_path / "quiet")
+    chatty = run_all(tiny_config(), tiny_dataset, tmp_path / "chatty", progress_interval=0.0)
+    assert any(isinstance(e, Progress) for e in chatty)
+    a = load_checkpoint(last_checkpoint(quiet)).tensors
+    b = load_checkpoint(last_checkpoint(chatty)).tensors
+    assert all(torch.equal(a[name], b[name]) for name in a)
