@@ -39,7 +39,7 @@ from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Static
@@ -132,14 +132,19 @@ class MnistApp(App[None]):
     #: Palette-only commands: (title, help, action).
     EXTRA_COMMANDS: ClassVar[list[tuple[str, str, str]]] = PALETTE_COMMANDS
 
+    # The App's state is `var`, not `reactive`: a reactive of the App repaints the whole
+    # screen when it changes (App.refresh), and run_state and sub_title change with every
+    # epoch of a run the app follows. The watchers repaint what shows them (AppHeader is one
+    # line); a full repaint of a 160x48 screen four times a second took CPU from the run.
+    sub_title: var[str] = var("")
     #: Shown in the header: idle, loading, training 3/10, stopping, finished, failed (...).
-    run_state: reactive[str] = reactive("loading")
-    device_label: reactive[str] = reactive("device: loading")
+    run_state: var[str] = var("loading")
+    device_label: var[str] = var("device: loading")
     #: The run and checkpoint under the checkpoint panel's cursor (for screens to act on).
-    selected_run: reactive[Path | None] = reactive(None)
-    selected_checkpoint: reactive[Path | None] = reactive(None)
-    show_panel: reactive[bool] = reactive(True)
-    show_form: reactive[bool] = reactive(True)
+    selected_run: var[Path | None] = var(None)
+    selected_checkpoint: var[Path | None] = var(None)
+    show_panel: var[bool] = var(True)
+    show_form: var[bool] = var(True)
 
     def __init__(
         self,

@@ -209,3 +209,31 @@ async def test_the_layout_follows_a_resize_of_the_terminal(
         await pilot.pause(0.2)
         assert main.has_class("-narrow") and not app.screen.has_class("-narrow")
         assert not panel.display
+
+
+@run_async
+async def test_the_run_state_repaints_the_header_not_the_whole_screen(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    """run_state and the header's words change with every epoch of a followed run: that
+    repaints one line, never the screen (an App reactive would repaint all of it)."""
+    from typing import Any
+
+    app = make_app(tmp_path / "runs", tiny_dataset)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(app, pilot)
+        await pilot.pause(0.3)
+        screen = app.screen
+        calls: list[dict[str, Any]] = []
+        real_refresh = screen.refresh
+
+        def spy(*regions: Any, **options: Any) -> Any:
+            calls.append(options)
+            return real_refresh(*regions, **options)
+
+        screen.refresh = spy  # type: ignore[method-assign]
+        for epoch in range(1, 4):
+            app.run_state = f"training {epoch}/10"
+            await pilot.pause()
+        assert "training 3/10" in screen_lines(app)[0]
+        assert calls == []

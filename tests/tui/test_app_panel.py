@@ -259,3 +259,38 @@ async def test_the_panel_follows_a_long_run_and_runs_made_elsewhere(
         assert best.val_accuracy is not None and best.is_best
         assert stop_run(run_dir) == "stopped"
         await wait_until(pilot, lambda: not app.is_training, timeout=10)
+
+
+@run_async
+async def test_a_rewritten_checkpoint_is_relabelled_in_place_not_rebuilt(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    """Each epoch rewrites last (and best): the panel relabels those leaves, it does not
+    remove and re-add them (that lays out the whole screen again, every epoch, on the
+    cores the run trains on). A new file does add a leaf."""
+    from mlp_core.runs import read_metrics
+
+    runs_dir = tmp_path / "runs"
+    run_dir = past_run(runs_dir, tiny_dataset, epochs=2)
+    app = make_app(runs_dir, tiny_dataset)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(app, pilot)
+        panel = app.query_one(CheckpointPanel)
+        await wait_until(pilot, lambda: panel._node_for(run_dir) is not None)
+        await pilot.pause(0.5)  # the first scans are over
+        node = panel._node_for(run_dir)
+        leaves = list(node.children)
+        assert [leaf.data.kind for leaf in leaves] == ["last", "best"]
+        row = {**read_metrics(run_dir)[-1], "epoch": 7}
+        last = run_dir / "checkpoints" / "last.safetensors"
+        panel.checkpoint_written(run_dir, last, "last", 7, row)
+        await wait_until(pilot, lambda: panel._node_for(last).data.epoch == 7)
+        assert panel._node_for(run_dir) is node
+        assert list(node.children) == leaves  # the same nodes, relabelled
+        assert "7" in node.children[0].label.plain
+
+        extra = run_dir / "checkpoints" / "epoch-0007.safetensors"
+        extra.write_bytes(last.read_bytes())
+        panel.checkpoint_written(run_dir, extra, "epoch", 7, row)
+        await wait_until(pilot, lambda: panel._node_for(extra) is not None)
+        assert len(panel._node_for(run_dir).children) == 3

@@ -4,6 +4,7 @@ colours; axes that fit; log scale, hidden series, the epoch cursor; the per-step
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import pytest
@@ -232,6 +233,7 @@ async def test_the_step_curve_fills_the_first_epoch() -> None:
         chart = app.query_one(LossChart)
         for step in range(10, 300, 10):
             chart.add_step(1, step, 469, 2.3 * math.exp(-step / 100) + 0.1)
+        await pilot.pause(LossChart.STEP_INTERVAL + 0.1)  # steps alone redraw at this pace
         await settle(pilot)
         lines = chart_lines(app, chart)
         assert "step" in lines[0]
@@ -239,6 +241,36 @@ async def test_the_step_curve_fills_the_first_epoch() -> None:
         assert "0.50" in lines[-1]  # half-epoch ticks while there is no whole epoch
         chart.clear_steps()
         assert chart.steps.points == []
+
+
+@run_async
+async def test_steps_alone_redraw_the_loss_chart_rarely_and_an_epoch_at_once() -> None:
+    """Four Progress events a second must not redraw the chart four times a second (each
+    redraw is plotext and ANSI parsing, on the cores the run trains on); a new epoch still
+    shows within MIN_INTERVAL, even while a step redraw waits."""
+    app = ChartsApp()
+    async with app.run_test(size=(120, 20)) as pilot:
+        chart = app.query_one(LossChart)
+        await pilot.pause(LossChart.STEP_INTERVAL)  # the mount's own redraw is long past
+        drawn: list[float] = []
+        real_replot = chart.replot
+
+        def counting_replot() -> None:
+            drawn.append(time.monotonic())
+            real_replot()
+
+        chart.replot = counting_replot  # type: ignore[method-assign]
+        started = time.monotonic()
+        for step in range(1, 9):  # two seconds of Progress events at 4 a second
+            chart.add_step(1, step * 10, 469, 2.0 / step)
+            await pilot.pause(0.25)
+        assert len(drawn) <= 2, drawn  # the first at once, then once per STEP_INTERVAL
+        chart.add_step(1, 100, 469, 0.2)  # a step redraw is now waiting ...
+        asked = time.monotonic()
+        chart.set_history(rows(1))  # ... and an epoch ends: it shows within MIN_INTERVAL
+        await pilot.pause(MetricChart.MIN_INTERVAL + 0.15)
+        assert drawn and drawn[-1] >= asked and drawn[-1] - asked < MetricChart.MIN_INTERVAL + 0.1
+        assert started < drawn[0]
 
 
 @run_async

@@ -31,6 +31,7 @@ from textual.app import RenderResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual_plotext import PlotextPlot
 
 from tui.colours import RUN_PALETTE, Colour, colours_for, split_colour
@@ -95,6 +96,10 @@ class MetricChart(PlotextPlot, can_focus=True):
     MIN_SPAN: ClassVar[float | None] = None
     #: Seconds between two redraws at most (epochs on a small set end many times a second).
     MIN_INTERVAL = 0.2
+    #: Seconds between two redraws for new per-step points alone (LossChart): a redraw costs
+    #: 15-25 ms of plotext and ANSI parsing at 160x48, and at four Progress events a second
+    #: that was most of what the app spent following a run, on the cores the run trains on.
+    STEP_INTERVAL = 1.5
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("left", "move_cursor(-1)", "Epoch ←", show=False),
@@ -136,7 +141,8 @@ class MetricChart(PlotextPlot, can_focus=True):
         #: Labels of the series (or compared runs) the user hid.
         self.hidden: set[str] = set()
         self._last_draw = 0.0
-        self._pending = False
+        self._timer: Timer | None = None  # the redraw scheduled for `_due`, if any
+        self._due = 0.0
 
     # -- data -----------------------------------------------------------------------------
 
@@ -268,15 +274,22 @@ class MetricChart(PlotextPlot, can_focus=True):
 
     # -- drawing --------------------------------------------------------------------------
 
-    def _schedule(self) -> None:
+    def _schedule(self, interval: float | None = None) -> None:
+        """Redraw once `interval` (default MIN_INTERVAL) has passed since the last redraw:
+        now, or by a timer; a sooner request moves a later timer forward."""
         if not self.is_mounted:
             return
-        wait = self.MIN_INTERVAL - (time.monotonic() - self._last_draw)
-        if wait <= 0:
+        now = time.monotonic()
+        due = self._last_draw + (self.MIN_INTERVAL if interval is None else interval)
+        if due <= now:
             self.replot()
-        elif not self._pending:
-            self._pending = True
-            self.set_timer(wait, self.replot)
+            return
+        if self._timer is not None:
+            if self._due <= due:
+                return
+            self._timer.stop()
+        self._due = due
+        self._timer = self.set_timer(due - now, self.replot)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -339,7 +352,9 @@ class MetricChart(PlotextPlot, can_focus=True):
 
     def replot(self) -> None:
         """Clear the plot's data and plot every visible series again (textual-plotext's way)."""
-        self._pending = False
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
         self._last_draw = time.monotonic()
         plt = self.plt
         plt.clear_data()
@@ -419,7 +434,7 @@ class LossChart(MetricChart):
     def add_step(self, epoch: int, step: int, steps: int, loss: float) -> None:
         """One Progress event's training loss (the app calls this for each it gets)."""
         if self.steps.add(epoch, step, steps, loss):
-            self._schedule()
+            self._schedule(self.STEP_INTERVAL)
 
     def clear_steps(self) -> None:
         """Forget the per-step curve (a new run is on screen)."""
