@@ -21,8 +21,9 @@ from torch.profiler import ProfilerActivity, profile
 
 from mlp_core.config import PRESETS
 from mlp_core.model import INPUT_SIZE, MLP, NUM_CLASSES
-from mlp_core.optim import make_optimizer
+from mlp_core.optim import SGD, can_fold, make_optimizer
 from mlp_core.precision import compute_dtype, cpu_bf16_flags
+from mlp_core.trainer import FOLDED
 
 TRAIN_IMAGES = 55_000
 
@@ -52,10 +53,17 @@ def main(argv: list[str] | None = None) -> None:
     labels = torch.randint(0, NUM_CLASSES, (TRAIN_IMAGES,), generator=gen)
     index = torch.randperm(TRAIN_IMAGES, generator=gen)[: config.batch_size]
 
+    fold = can_fold(optimizer, model)  # as the trainer's step: updates folded where it can
+
     def step() -> None:
         x, y = images.index_select(0, index), labels.index_select(0, index)
-        model.loss_and_backward(x, y)
-        optimizer.step(config.lr)
+        if fold and isinstance(optimizer, SGD):
+            folds = {name: optimizer.fold(name, config.lr) for name in FOLDED}
+            model.loss_and_backward(x, y, folds, keep_gradients=False)
+            optimizer.step(config.lr, folded=FOLDED)
+        else:
+            model.loss_and_backward(x, y)
+            optimizer.step(config.lr)
 
     for _ in range(30):
         step()

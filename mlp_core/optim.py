@@ -23,7 +23,8 @@ of the 784x1024 weight never written and 1-3 fewer passes over it. Measured at h
 batch 128, one thread (this project's Xeon): plain SGD 3.49 -> 3.15 ms a step, Nesterov with
 weight decay 4.65 -> 4.45 ms. Only where the backward runs eagerly in float32 (`can_fold`): a
 CUDA graph captures the backward once, with no learning rate in it, and bf16 products write a
-bf16 gradient that needs its cast anyway. A step whose gradient norms are measured
+bf16 gradient that needs its cast anyway (an update straight from it gains nothing: tried, a
+mixed-dtype add_ makes the same float32 copy inside). A step whose gradient norms are measured
 (training_figures) computes dW once more, beside the folded update, so that folding never
 depends on when figures are taken: a run is the same run whether or not anyone watched it.
 """
