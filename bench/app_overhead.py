@@ -2,6 +2,12 @@
 
     .venv/bin/python bench/app_overhead.py                            # full MNIST, 3 epochs x 2
     .venv/bin/python bench/app_overhead.py --subset 20000 --epochs 2  # a couple of minutes
+    .venv/bin/python bench/app_overhead.py --threads 1                # runs leave a core free
+
+On a machine whose every core trains (2 cores, 2 torch threads) each millisecond the app
+takes is a millisecond one OpenMP thread of the run is off its core while the other waits at
+the next barrier: the slowdown is about the app's share of one core. `--threads` below the
+core count measures the case of a GPU server or any machine with a core to spare.
 
 A run is a process of its own now, whoever starts it; the app only follows its folder. So the
 two sides train in the same kind of process and differ only in who watches:
@@ -29,6 +35,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -135,6 +142,13 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2, help="runs per side (default 2)")
     parser.add_argument("--subset", type=int, help="use the first N training images")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads of the runs, both sides (OMP_NUM_THREADS; 0: torch's default, "
+        "every core): fewer than the cores leaves the app a core of its own, as on a GPU server",
+    )
     parser.add_argument("--side", choices=("headless", "app"), help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--warm-dir", type=Path, help=argparse.SUPPRESS)
@@ -152,6 +166,11 @@ def main() -> int:
     print(f"default preset ({summary}), {args.epochs} epochs x {args.repeats} runs per side")
     subset = args.subset or "all"
     print(f"device: {device}; torch {torch.__version__}; {cpu_model()}; subset: {subset}")
+    env = dict(os.environ)
+    if args.threads:
+        env["OMP_NUM_THREADS"] = str(args.threads)  # the run processes inherit it
+    threads = args.threads or torch.get_num_threads()
+    print(f"runs train with {threads} torch thread(s) on {os.cpu_count()} cores")
     results: dict[str, tuple[list[float], list[float]]] = {"headless": ([], []), "app": ([], [])}
     with tempfile.TemporaryDirectory(prefix="app-overhead-data-") as tmp:
         data_dir = write_subset(Path(tmp) / "data", args.subset)
@@ -162,7 +181,9 @@ def main() -> int:
                 command = [sys.executable, __file__, "--side", side, "--epochs", str(args.epochs)]
                 command += ["--device", args.device, "--data-dir", str(data_dir)]
                 command += ["--warm-dir", str(warm_dir)]
-                output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+                output = subprocess.run(
+                    command, capture_output=True, text=True, check=True, env=env
+                ).stdout
                 figures = json.loads(output.strip().splitlines()[-1])
                 results[side][0].extend(figures["seconds"])
                 results[side][1].append(figures["wall"])

@@ -115,7 +115,13 @@ def judge_status(run_path: Path, raw: dict[str, Any], now: float | None = None) 
     if status != "running":
         return status
     if on_this_machine(raw):
-        return "running" if lock_held(run_path) else "interrupted"
+        if lock_held(run_path):
+            return "running"
+        # `raw` may predate the run's last write: it records its end, then lets the lock go.
+        # Read again now that the lock is free, or a run that just finished would be judged
+        # interrupted (seen, under load, in a test).
+        again = read_raw(run_path).get("status", "running")
+        return again if again != "running" and isinstance(again, str) else "interrupted"
     beat = raw.get("heartbeat")
     now = time.time() if now is None else now
     fresh = isinstance(beat, (int, float)) and now - beat <= HEARTBEAT_GRACE

@@ -167,3 +167,19 @@ def test_launch_errors_carry_the_childs_reason(tmp_path: Path, tiny_data_dir: Pa
     with pytest.raises(LaunchError, match=r"bad\.safetensors"):
         launch_run(tmp_path / "runs", tiny(), data_dir=tiny_data_dir, start=bad)
     assert not [p for p in (tmp_path / "runs").iterdir() if p.name != ".launch"]
+
+
+def test_a_run_that_ends_between_the_read_and_the_lock_probe_is_not_interrupted(
+    tmp_path: Path,
+) -> None:
+    """A reader read run.json ("running"), then the run wrote "finished" and let its lock
+    go, then the reader probed the lock: free. The run is finished, not interrupted."""
+    from mlp_core.liveness import identity, judge_status
+
+    run = tmp_path / "run"
+    run.mkdir()
+    stale = {"status": "running", **identity()}
+    (run / "run.json").write_text(json.dumps({**stale, "status": "finished"}))
+    assert judge_status(run, stale) == "finished"
+    (run / "run.json").write_text(json.dumps(stale))  # still "running" on disk: it died
+    assert judge_status(run, stale) == "interrupted"

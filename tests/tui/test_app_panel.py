@@ -294,3 +294,38 @@ async def test_a_rewritten_checkpoint_is_relabelled_in_place_not_rebuilt(
         panel.checkpoint_written(run_dir, extra, "epoch", 7, row)
         await wait_until(pilot, lambda: panel._node_for(extra) is not None)
         assert len(panel._node_for(run_dir).children) == 3
+
+
+@run_async
+async def test_a_run_chosen_while_the_tree_is_rebuilt_keeps_the_cursor(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    """A rescan (another process made a run) rebuilds the tree and puts the cursor back
+    where it was when the rebuild began; a run chosen meanwhile (Enter in the runs table)
+    must keep it."""
+    runs_dir = tmp_path / "runs"
+    older = past_run(runs_dir, tiny_dataset, epochs=1, hidden=8)
+    newer = past_run(runs_dir, tiny_dataset, epochs=1, hidden=12)
+    app = make_app(runs_dir, tiny_dataset)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(app, pilot)
+        panel = app.query_one(CheckpointPanel)
+        await wait_until(pilot, lambda: len(panel.runs) == 2)
+        panel.select_run(older)
+        await wait_until(pilot, lambda: app.selected_run == older)
+        panel.show_runs(scan_runs(runs_dir))  # a rebuild begins with the cursor on older ...
+        panel.select_run(newer)  # ... and newer is chosen before it ends
+        await pilot.pause(0.3)
+        assert panel.tree.cursor_node.data.path == newer
+        assert app.selected_run == newer
+        panel.tree.focus()  # the user moves on, by keys, to older (either side of newer):
+        await pilot.pause()
+        for key in ["up"] * 4 + ["down"] * 8:  # a later rebuild keeps the cursor there
+            if app.selected_run == older:
+                break
+            await pilot.press(key)
+            await pilot.pause(0.1)
+        assert app.selected_run == older
+        panel.show_runs(scan_runs(runs_dir))
+        await pilot.pause(0.3)
+        assert app.selected_run == older

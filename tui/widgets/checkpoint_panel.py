@@ -244,6 +244,10 @@ class CheckpointPanel(Vertical):
         #: Checkpoints of the live run written since the last update of the tree.
         self._written: list[tuple[Path, Path, str, int, dict[str, Any]]] = []
         self._details_shown = ""
+        #: Where `select_run` put the cursor, until the user moves it: a rebuild of the tree
+        #: that was under way (its cursor read before the select) must not put it back.
+        self._chosen: Path | None = None
+        self._rebuilding = False  # from show_runs until its cursor is restored
         #: Runs marked for comparison, in the order they were marked.
         self.marked: list[Path] = []
 
@@ -342,13 +346,15 @@ class CheckpointPanel(Vertical):
         tree = self.tree
         expanded = {n.data.path for n in tree.root.children if n.is_expanded and n.data}
         cursor = tree.cursor_node.data if tree.cursor_node else None
-        cursor_path = getattr(cursor, "path", None)
+        cursor_path = self._chosen or getattr(cursor, "path", None)
+        self._rebuilding = True
         first_scan = not self.runs and not expanded
         self.runs = runs
         tree.clear()
         if not runs:
             tree.root.add_leaf(Text(f"no runs yet in {self.runs_dir}", style="dim"), data=None)
             self._show_details(None)
+            self._rebuilding = False
             return
         for index, run in enumerate(runs):
             live = self.live_run is not None and run.path == self.live_run
@@ -365,6 +371,8 @@ class CheckpointPanel(Vertical):
             self.post_message(self.MarksChanged(list(kept)))
 
     def _restore_cursor(self, path: Path | None) -> None:
+        path = self._chosen or path
+        self._rebuilding = False
         tree = self.tree
         target = self._node_for(path) if path is not None else None
         if target is not None:
@@ -421,6 +429,7 @@ class CheckpointPanel(Vertical):
 
     def select_run(self, run_path: Path) -> None:
         """Move the cursor to a run (chosen elsewhere, in the runs table)."""
+        self._chosen = run_path
         node = self._node_for(run_path)
         if node is not None:
             self.tree.move_cursor(node, animate=False)
@@ -457,6 +466,8 @@ class CheckpointPanel(Vertical):
     @on(Tree.NodeHighlighted, "#run-tree")
     def _highlighted(self, event: Tree.NodeHighlighted[Any]) -> None:
         event.stop()
+        if not self._rebuilding and self._paths(event.node.data)[0] != self._chosen:
+            self._chosen = None  # the user moved on: rebuilds keep the cursor where it is
         self._show_details(event.node.data)
         self.post_message(self.Highlighted(*self._paths(event.node.data)))
 
