@@ -217,15 +217,22 @@ class RunMirror:
     def follow(self, stream: Any, canceller: _Canceller) -> Iterator[Event]:
         """Yield the job's events with local paths; record its end in run.json."""
         status, error = "failed", "the job ended without an end event"
+        ended = False
         try:
             for ref in stream:
                 message = canceller.ray.get(ref)
                 for event in self._apply(message):
                     if isinstance(event, Finished):
-                        status, error = event.status, ""
+                        status, error, ended = event.status, "", True
                     elif isinstance(event, Diverged):
-                        status, error = "diverged", "loss is not finite"
+                        status, error, ended = "diverged", "loss is not finite", True
                     yield event
+            if not ended and canceller.requested.is_set():
+                # Cancelled while it wrote an epoch, the task holds the KeyboardInterrupt until
+                # the epoch is sent (stopsignals.DeferredSignals), and its stream may then end
+                # cleanly, without an end event of its own: a stop all the same.
+                status, error = "stopped", ""
+                yield self._stopped()
         except GeneratorExit:
             canceller.cancel()  # the caller stopped iterating: so does the task
             status, error = "stopped", ""

@@ -240,3 +240,30 @@ def test_a_runner_that_cannot_make_its_executor_fails_the_waiting_jobs(tmp_path)
     (job,) = list_jobs(tmp_path)
     assert job.id == jobs[0].id and job.state == "failed"
     assert job.error == "ConnectionError: no cluster"
+
+
+def test_a_cancelled_stream_that_ends_cleanly_still_ends_the_run_stopped(tmp_path):
+    """Cancelled while it wrote an epoch, the task may end its stream without an end event
+    of its own (it held the KeyboardInterrupt until the epoch was sent): the driver records
+    a stop and yields the Finished event the task could not send."""
+    from mlp_core.ray_executor import RunMirror, _Canceller
+
+    class FakeRay:
+        def __init__(self):
+            self.cancelled: list[bool] = []
+
+        def cancel(self, stream, force=False):
+            self.cancelled.append(force)
+
+        def get(self, ref):
+            return ref
+
+    fake = FakeRay()
+    mirror = RunMirror(tmp_path, _config(epochs=5), "local")
+    canceller = _Canceller(fake, stream=None, should_stop=lambda: True, grace=60)
+    canceller.requested.wait(5)
+    stream = [("worker", {"hostname": "node"})]  # then the stream ends: no end event
+    events = list(mirror.follow(iter(stream), canceller))
+    assert isinstance(events[-1], Finished) and events[-1].status == "stopped"
+    assert _record(str(mirror.path))["status"] == "stopped"
+    assert fake.cancelled == [False]
