@@ -11,38 +11,25 @@ from __future__ import annotations
 import signal
 import threading
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, Self
 
 #: The signals handled; SIGINT stays Python's KeyboardInterrupt (Ctrl-C stops at once).
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
-class StopOnSignals:
-    """A context manager and a `should_stop` callable: true once a stop signal arrived.
+class _HandlersFor:
+    """A context manager that makes `_handle` the handler of `signals` and puts the previous
+    handlers back on exit. Only in the main thread (the only one Python lets install them);
+    elsewhere it installs nothing."""
 
-    Handlers are installed only in the main thread (the only one Python lets install them);
-    elsewhere, as in the app's worker, it is a callable that stays false.
-    """
-
-    def __init__(self, signals: tuple[signal.Signals, ...] = STOP_SIGNALS) -> None:
+    def __init__(self, signals: tuple[signal.Signals, ...]) -> None:
         self.signals = signals
-        self.received: signal.Signals | None = None
         self._previous: dict[signal.Signals, Any] = {}
 
-    def __call__(self) -> bool:
-        return self.received is not None
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        raise NotImplementedError
 
-    @property
-    def exit_status(self) -> int:
-        """128 + the signal's number, or 0 when none arrived."""
-        return 128 + int(self.received) if self.received is not None else 0
-
-    def _handle(self, signum: int, _frame: FrameType | None) -> None:
-        if self.received is not None:
-            raise KeyboardInterrupt  # a second signal: stop now, as a second Ctrl-C would
-        self.received = signal.Signals(signum)
-
-    def __enter__(self) -> StopOnSignals:
+    def __enter__(self) -> Self:
         if threading.current_thread() is threading.main_thread():
             for sig in self.signals:
                 self._previous[sig] = signal.signal(sig, self._handle)
@@ -59,7 +46,31 @@ class StopOnSignals:
         self._previous.clear()
 
 
-class DeferredSignals:
+class StopOnSignals(_HandlersFor):
+    """A context manager and a `should_stop` callable: true once a stop signal arrived.
+
+    Outside the main thread, as in the app's worker, it is a callable that stays false.
+    """
+
+    def __init__(self, signals: tuple[signal.Signals, ...] = STOP_SIGNALS) -> None:
+        super().__init__(signals)
+        self.received: signal.Signals | None = None
+
+    def __call__(self) -> bool:
+        return self.received is not None
+
+    @property
+    def exit_status(self) -> int:
+        """128 + the signal's number, or 0 when none arrived."""
+        return 128 + int(self.received) if self.received is not None else 0
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt  # a second signal: stop now, as a second Ctrl-C would
+        self.received = signal.Signals(signum)
+
+
+class DeferredSignals(_HandlersFor):
     """Hold back SIGINT, SIGTERM and SIGHUP while an epoch's files are written, then deliver.
 
     A Ctrl-C is a KeyboardInterrupt wherever Python happens to be: inside `atomic_write`, after
@@ -71,30 +82,12 @@ class DeferredSignals:
     that error already ends the run.
     """
 
-    SIGNALS = (signal.SIGINT, *STOP_SIGNALS)
-
     def __init__(self) -> None:
+        super().__init__((signal.SIGINT, *STOP_SIGNALS))
         self.pending: list[signal.Signals] = []
-        self._previous: dict[signal.Signals, Any] = {}
 
-    def _record(self, signum: int, _frame: FrameType | None) -> None:
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
         self.pending.append(signal.Signals(signum))
-
-    def __enter__(self) -> DeferredSignals:
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                self._previous[sig] = signal.signal(sig, self._record)
-        return self
-
-    def __exit__(
-        self,
-        _type: type[BaseException] | None,
-        _value: BaseException | None,
-        _traceback: TracebackType | None,
-    ) -> None:
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
-        self._previous.clear()
 
     def deliver(self) -> None:
         """Raise the held-back signals again, in the order they came (handlers restored)."""
