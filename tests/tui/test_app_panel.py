@@ -329,3 +329,32 @@ async def test_a_run_chosen_while_the_tree_is_rebuilt_keeps_the_cursor(
         panel.show_runs(scan_runs(runs_dir))
         await pilot.pause(0.3)
         assert app.selected_run == older
+
+
+@run_async
+async def test_a_new_run_at_the_top_stays_in_view_when_the_cursor_is_near_it(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    """The tree scrolled a little (the newest runs above the top edge), the cursor on a run
+    still near the top: when a new run appears at the top, the rebuild scrolls back to the
+    top as long as the cursor still fits, so the new run is seen."""
+    runs_dir = tmp_path / "runs"
+    for hidden in range(8, 8 + 30):
+        past_run(runs_dir, tiny_dataset, epochs=1, hidden=hidden)
+    app = make_app(runs_dir, tiny_dataset)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(app, pilot)
+        panel = app.query_one(CheckpointPanel)
+        await wait_until(pilot, lambda: len(panel.runs) == 30)
+        tree = panel.tree
+        await pilot.pause(0.3)
+        assert tree.max_scroll_y > 4  # more runs than rows: the tree scrolls
+        tree.scroll_to(y=3, animate=False, immediate=True)
+        tree.move_cursor(tree.root.children[6], animate=False)
+        await pilot.pause(0.2)
+        assert tree.scroll_offset.y == 3
+        newest = past_run(runs_dir, tiny_dataset, epochs=1, hidden=99)
+        await wait_until(pilot, lambda: panel.run_entry(newest) is not None, timeout=10)
+        await pilot.pause(0.3)
+        assert tree.scroll_offset.y == 0  # the new run, on the first line, is in view
+        assert tree.cursor_node.data.path == panel.runs[7].path  # the same run, one lower
