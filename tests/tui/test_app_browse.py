@@ -4,6 +4,7 @@ the runs table; and fork and resume from a checkpoint by keyboard."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from app_helpers import make_app, past_run, run_async, screen_lines, wait_loaded, wait_until
@@ -24,18 +25,28 @@ from tui.widgets.config_form import ConfigForm
 
 
 async def put_cursor(app: MnistApp, pilot: Pilot, path: Path) -> None:
-    """Move the panel's cursor to a run or checkpoint (expanding its run) and focus the tree."""
+    """Move the panel's cursor to a run or checkpoint (expanding its run) and focus the tree.
+
+    Again if a rescan rebuilt the tree meanwhile (a poll, or the scan after loading): the
+    node moved to is then gone, and the rebuild puts the cursor back where it was."""
     panel = app.query_one(CheckpointPanel)
     is_checkpoint = path.name.endswith(".safetensors")
-    run_node = panel._node_for(path.parent.parent if is_checkpoint else path)
-    assert run_node is not None, path
-    run_node.expand()
-    await pilot.pause()
-    node = panel._node_for(path)
-    assert node is not None, path
-    panel.tree.move_cursor(node, animate=False)
-    panel.tree.focus()
-    await wait_until(pilot, lambda: app.selected_checkpoint == (path if is_checkpoint else None))
+    run_path = path.parent.parent if is_checkpoint else path
+    wanted = path if is_checkpoint else None
+    started = time.monotonic()
+    while time.monotonic() - started < 30:
+        run_node = panel._node_for(run_path)
+        assert run_node is not None, path
+        run_node.expand()
+        await pilot.pause()
+        node = panel._node_for(path)
+        assert node is not None, path
+        panel.tree.move_cursor(node, animate=False)
+        panel.tree.focus()
+        await pilot.pause(0.2)
+        if app.selected_checkpoint == wanted and app.selected_run == run_path:
+            return
+    raise AssertionError(f"the panel's cursor never stayed on {path}")
 
 
 def _form_text(app: MnistApp, selector: str) -> str:

@@ -466,7 +466,7 @@ class CheckpointPanel(Vertical):
     @on(Tree.NodeHighlighted, "#run-tree")
     def _highlighted(self, event: Tree.NodeHighlighted[Any]) -> None:
         event.stop()
-        if not self._rebuilding and self._paths(event.node.data)[0] != self._chosen:
+        if not self._rebuilding and getattr(event.node.data, "path", None) != self._chosen:
             self._chosen = None  # the user moved on: rebuilds keep the cursor where it is
         self._show_details(event.node.data)
         self.post_message(self.Highlighted(*self._paths(event.node.data)))
