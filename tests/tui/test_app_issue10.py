@@ -12,7 +12,7 @@ from reaper import reap_spawned  # noqa: F401 (an autouse fixture: kills what a 
 
 from data.mnist import Dataset
 from mlp_core.events import Progress
-from tui.colours import run_colour
+from tui.colours import colours_for, run_colour
 from tui.messages import EpochProgress
 from tui.screens.event_log import EventLogScreen
 from tui.screens.help import HelpScreen
@@ -124,13 +124,15 @@ async def test_a_marked_run_has_its_own_colour_in_the_panel(
             await pilot.pause(0.2)
             panel.action_toggle_mark()
         await wait_until(pilot, lambda: len(app.compared) == 2, timeout=5)
+        # Each run's own colour, unless the first took it (the names are times: that happens).
+        colours = colours_for([first.name, second.name])
+        assert colours[first.name] == run_colour(first.name)
         for run in (first, second):
             label = panel._label(panel.run_entry(run))
             styles = {str(span.style) for span in label.spans}
-            assert any(run_colour(run.name).rich in style for style in styles), styles
+            assert any(colours[run.name].rich in style for style in styles), styles
         chart = app.query_one(LossChart)
-        expected = {run_colour(first.name), run_colour(second.name)}
-        assert set(chart.compare_colours.values()) == expected
+        assert set(chart.compare_colours.values()) == set(colours.values())
 
 
 @run_async
