@@ -10,25 +10,12 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from reaper import reap_spawned  # noqa: F401 (an autouse fixture: kills what a test spawned)
-
-#: A tmux server of this test process's own (its own socket): a tmux session of anyone else's
-#: on the machine, or a `tmux kill-server`, cannot touch the sessions these tests drive.
-TMUX = ["tmux", "-L", f"mnist-tui-tests-{os.getpid()}"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _own_tmux_server() -> Iterator[None]:
-    """Ends this module's tmux server and removes its socket file once its tests are done."""
-    yield
-    subprocess.run([*TMUX, "kill-server"], capture_output=True, check=False)
-    socket = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}" / TMUX[2]
-    socket.unlink(missing_ok=True)
-
+from tmux_server import TMUX, own_tmux_server  # noqa: F401 (autouse: ends the tmux server)
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 

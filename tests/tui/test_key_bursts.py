@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from burst_apps import BareApp, FormApp
 from textual import events
 from textual.app import App
 from textual.widgets import Input
+from tmux_server import TMUX, own_tmux_server  # noqa: F401 (autouse: ends the tmux server)
 
 from tui.widgets.config_form import ConfigForm
 
@@ -119,18 +119,6 @@ async def test_a_number_field_keeps_what_it_refuses_and_says_why(
 # -- through a real terminal ---------------------------------------------------------------
 
 
-#: A tmux server of this test process's own (its own socket): a tmux session of anyone else's
-#: on the machine, or a `tmux kill-server`, cannot touch the sessions these tests drive.
-TMUX = ["tmux", "-L", f"mnist-tui-tests-{os.getpid()}"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _own_tmux_server() -> Iterator[None]:
-    """Ends this module's tmux server and removes its socket file once its tests are done."""
-    yield
-    subprocess.run([*TMUX, "kill-server"], capture_output=True, check=False)
-    socket = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}" / TMUX[2]
-    socket.unlink(missing_ok=True)
 
 
 class Pane:
