@@ -140,9 +140,9 @@ async def test_launch_shows_the_latest_run_complete_and_readable_at_80x24(
     tmp_path: Path, tiny_dataset: Dataset
 ) -> None:
     from app_helpers import screen_lines
-    from textual.widgets import ProgressBar
 
     from mlp_core.runs import read_metrics
+    from tui.widgets.epoch_progress import EpochProgress
     from tui.widgets.results import ResultsTable
 
     runs = tmp_path / "runs"
@@ -155,8 +155,9 @@ async def test_launch_shows_the_latest_run_complete_and_readable_at_80x24(
         assert [row["epoch"] for row in app.history] == [1, 2, 3]
         assert app.history[-1]["val_loss"] == read_metrics(newest)[-1]["val_loss"]
         assert app.query_one(ResultsTable).row_count == 3
-        bar = app.query_one("#progress-bar", ProgressBar)
+        bar = app.query_one(EpochProgress)
         assert bar.percentage == 1.0  # a finished run's bar is full, not 0%
+        assert "100%" in bar.render_line(0).text
         assert app.query_one(ConfigForm).raw_values()["hidden"] != 24  # the form is left as it was
         text = "\n".join(screen_lines(app))
         assert "no run yet" not in text

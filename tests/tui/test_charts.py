@@ -292,3 +292,40 @@ async def test_past_the_first_epoch_the_first_steps_do_not_flatten_the_loss_axis
         await settle(pilot)
         ticks = [float(line.split("┤")[0]) for line in chart_lines(app, chart) if "┤" in line]
         assert ticks and max(ticks) < 1.0, ticks
+
+
+def cells(strips: list[Any]) -> list[list[tuple[str, Any]]]:
+    """(character, rich style) of every cell of these strips (or lists of segments)."""
+    return [
+        [(char, segment.style) for segment in strip for char in segment.text] for strip in strips
+    ]
+
+
+@run_async
+async def test_the_plot_is_plotexts_own_drawing_cell_by_cell() -> None:
+    """The plot rows are read from plotext's matrices, not parsed from its ANSI canvas: each
+    cell must still have the character and the style textual-plotext's way gives it."""
+    from rich.segment import Segment
+    from rich.text import Text
+
+    app = ChartsApp()
+    async with app.run_test(size=(120, 24)) as pilot:
+        loss = app.query_one(LossChart)
+        loss.set_history(rows(12))
+        for step in range(1, 40):
+            loss.add_step(13, step, 40, 0.1 + 1.0 / step)
+        app.query_one(AccuracyChart).set_history(rows(12))
+        await settle(pilot)
+        for chart in app.query(MetricChart):
+            ours = chart._drawn_lines()
+            legend_rows = len(ours) - chart._plot.monitor.matrix.rows
+            base = chart.visual_style.rich_style
+            # textual-plotext's rendering of the very same figure: the ANSI canvas, parsed.
+            parsed = Text.from_ansi(chart._plot.build()).split("\n")
+            theirs = [
+                Segment.apply_style(line.render(app.console), base) for line in parsed[: len(ours)]
+            ]
+            assert legend_rows >= 1
+            drawn = [row for row in cells(ours[legend_rows:]) if any(c != " " for c, _ in row)]
+            assert len(drawn) > 5  # a real plot, not blank rows
+            assert cells(ours[legend_rows:]) == cells(theirs), type(chart).__name__

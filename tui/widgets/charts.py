@@ -24,13 +24,12 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
-from rich.console import Group
 from rich.style import Style
 from rich.text import Text
-from textual.app import RenderResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.timer import Timer
 from textual_plotext import PlotextPlot
 
@@ -46,6 +45,7 @@ from tui.widgets.chart_data import (
     step_ticks,
     value_at,
 )
+from tui.widgets.plotext_strips import build_strips
 
 #: Below this width the learning rate gets no axis of its own (its value is in the legend).
 LR_AXIS_WIDTH = 50
@@ -143,6 +143,10 @@ class MetricChart(PlotextPlot, can_focus=True):
         self._last_draw = 0.0
         self._timer: Timer | None = None  # the redraw scheduled for `_due`, if any
         self._due = 0.0
+        #: Redraws so far, and the lines of the last one with what they were drawn for.
+        self._draws = 0
+        self._lines: list[Strip] = []
+        self._lines_key: tuple[Any, ...] | None = None
 
     # -- data -----------------------------------------------------------------------------
 
@@ -340,15 +344,38 @@ class MetricChart(PlotextPlot, can_focus=True):
         width = max(1, self.size.width)
         return max(1, len(self.legend().wrap(self.app.console, width)))
 
-    def render(self) -> RenderResult:
-        """The legend line(s), then plotext's plot in the rows left (never over the legend)."""
-        legend = self.legend()
-        rows = self.legend_rows()
-        width, height = self.size.width, max(1, self.size.height - rows)
+    def render_line(self, y: int) -> Strip:
+        """Textual's line API: the chart is drawn once per change and handed out by row."""
+        lines = self._drawn_lines()
+        if 0 <= y < len(lines):
+            return lines[y]
+        return Strip.blank(self.size.width, self.visual_style.rich_style)
+
+    def _drawn_lines(self) -> list[Strip]:
+        """The lines of the last drawing, drawn again when what they show has changed: the
+        data or a choice (`replot` counts), the size, the focus (the legend), the theme."""
+        key = (self.size, self.has_focus, self.app.theme, self._draws)
+        if key != self._lines_key:
+            self._lines, self._lines_key = self._draw_lines(), key
+        return self._lines
+
+    def _draw_lines(self) -> list[Strip]:
+        """The legend line(s), then plotext's plot in the rows left (never over the legend),
+        read from plotext's matrices (`plotext_strips`: no ANSI text in between)."""
+        width, base = self.size.width, self.visual_style.rich_style
+        if width < 1 or self.size.height < 1:
+            return []
+        options = self.app.console_options.update(width=width, height=None, highlight=False)
+        legend = [
+            Strip(line).apply_style(base)
+            for line in self.app.console.render_lines(self.legend(), options, pad=True)
+        ]
+        height = max(1, self.size.height - len(legend))
         self._plot.plotsize(width, height)
         self._plot._set_size(width, height)
         self._plot.theme(self._get_plotext_theme_name(self.app.theme))
-        return Group(legend, Text.from_ansi(self._plot.build()))
+        plot = [strip.apply_style(base) for strip in build_strips(self._plot)]
+        return (legend + plot)[: self.size.height]
 
     def replot(self) -> None:
         """Clear the plot's data and plot every visible series again (textual-plotext's way)."""
@@ -356,6 +383,7 @@ class MetricChart(PlotextPlot, can_focus=True):
             self._timer.stop()
             self._timer = None
         self._last_draw = time.monotonic()
+        self._draws += 1
         plt = self.plt
         plt.clear_data()
         # A log axis with nothing on it makes plotext fail (10 ** None): linear until data.

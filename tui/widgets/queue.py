@@ -142,8 +142,12 @@ class QueueView(DataTable):
         Binding("x,delete", "remove_job", "Remove job"),
         Binding("s", "run_queue", "Run queue"),
         Binding("C", "clear_jobs", "Clear ended", show=False),
-        Binding("S", "search", "Search",
-                tooltip="New Optuna search (ranges, trials, pruning); its trials show here"),
+        Binding(
+            "S",
+            "search",
+            "Search",
+            tooltip="New Optuna search (ranges, trials, pruning); its trials show here",
+        ),
     ]
 
     #: Seconds between two readings of the queue's files.

@@ -55,8 +55,9 @@ def read_runner(runs_dir: Path) -> RunnerInfo:
 
 def runner_words(info: RunnerInfo) -> str:
     """``local (a run process per device), runner alive (pid 42)`` or ``Ray at HOST:6379 ...``."""
-    where = f"Ray at {info.address}" if info.executor == "ray" else (
-        "local (a run process per device)")
+    where = (
+        f"Ray at {info.address}" if info.executor == "ray" else ("local (a run process per device)")
+    )
     if info.alive:
         state = f"runner alive (pid {info.pid})" if info.pid else "runner alive"
     else:
@@ -91,8 +92,12 @@ def _with_progress(runs_dir: Path, trial: TrialRow) -> TrialRow:
     def percent(value: object) -> float | None:
         return 100 * value if isinstance(value, int | float) else None
 
-    return replace(trial, epochs=str(rows[-1].get("epoch", "")),
-                   val=percent(best.get("val_accuracy")), test=percent(best.get("test_accuracy")))
+    return replace(
+        trial,
+        epochs=str(rows[-1].get("epoch", "")),
+        val=percent(best.get("val_accuracy")),
+        test=percent(best.get("test_accuracy")),
+    )
 
 
 def _params_text(params: dict[str, str]) -> str:
@@ -105,8 +110,15 @@ def _figure(value: float | None) -> str:
 
 def trial_cells(trial: TrialRow) -> list[str]:
     """A trial in the queue's columns: job, config, state, epoch, val %, test %, run."""
-    return [f"trial {trial.number}", _params_text(trial.params), trial.state, trial.epochs,
-            _figure(trial.val), _figure(trial.test), trial.run]
+    return [
+        f"trial {trial.number}",
+        _params_text(trial.params),
+        trial.state,
+        trial.epochs,
+        _figure(trial.val),
+        _figure(trial.test),
+        trial.run,
+    ]
 
 
 def best_words(status: SearchStatus) -> str:
