@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tui.cli import add_common_options, fail
+from tui.cli_common import add_common_options, fail
 
 EXIT_OK = 0
 EXIT_FAILED = 1
