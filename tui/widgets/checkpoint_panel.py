@@ -34,6 +34,7 @@ from mlp_core.text import printable
 from tui.catalog import (
     CheckpointEntry,
     RunEntry,
+    RunJsonCache,
     human_size,
     runs_signature,
     scan_runs,
@@ -240,6 +241,8 @@ class CheckpointPanel(Vertical):
         #: The run being trained in this app, marked "live".
         self.live_run: Path | None = None
         self._signature: tuple[Any, ...] | None = None
+        #: Each run.json as last parsed by `runs_signature` (re-read when its stat changes).
+        self._run_json_cache: RunJsonCache = {}
         self._rescan_pending = False
         #: Checkpoints of the live run written since the last update of the tree.
         self._written: list[tuple[Path, Path, str, int, dict[str, Any]]] = []
@@ -277,7 +280,7 @@ class CheckpointPanel(Vertical):
     @work(thread=True, exclusive=True, exit_on_error=False, group="scan")
     def _scan(self) -> list[RunEntry]:
         self._rescan_pending = False
-        self._signature = runs_signature(self.runs_dir)
+        self._signature = runs_signature(self.runs_dir, self._run_json_cache)
         return scan_runs(self.runs_dir)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="poll")
@@ -285,7 +288,7 @@ class CheckpointPanel(Vertical):
         """Whether a run was added, changed or removed by another process (the live run's
         own changes are followed from its events, so they are left out)."""
         live = self.live_run.name if self.live_run is not None else None
-        now = runs_signature(self.runs_dir)
+        now = runs_signature(self.runs_dir, self._run_json_cache)
         return _without(now, live) != _without(self._signature or (), live)
 
     def checkpoint_written(
