@@ -66,3 +66,19 @@ async def test_a_new_text_repaints_the_bar_and_lays_out_nothing() -> None:
         await pilot.pause()
         assert layouts == [False] * 5
         assert "50%" in app.screen._compositor.render_strips()[0].text
+
+
+@run_async
+async def test_a_new_theme_redraws_the_bar_in_its_colours() -> None:
+    app = ProgressApp()
+    async with app.run_test(size=(60, 4)) as pilot:
+        bar = app.query_one(EpochProgress)
+        bar.show(1, 3, 5, 10, 100.0, 1.0, 0.5)
+        await pilot.pause()
+        before = {segment.style for segment in bar.render_line(0) if "━" in segment.text}
+        app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+        await pilot.pause()
+        after = {segment.style for segment in bar.render_line(0) if "━" in segment.text}
+        assert after and after != before
+        name = "epoch-progress--bar"
+        assert bar.get_component_rich_style(name).color in {style.color for style in after}

@@ -53,7 +53,7 @@ class EpochProgress(Widget):
         self.progress = 0
         self.total = 1
         self._lines: list[Strip] | None = None
-        self._drawn_width = -1
+        self._drawn_for: tuple[int, str] | None = None  # (width, theme) of `_lines`
 
     @property
     def percentage(self) -> float:
@@ -104,8 +104,9 @@ class EpochProgress(Widget):
             self.refresh()
 
     def render_line(self, y: int) -> Strip:
-        if self._lines is None or self._drawn_width != self.size.width:
-            self._lines, self._drawn_width = self._draw(), self.size.width
+        drawn_for = (self.size.width, self.app.theme)
+        if self._lines is None or self._drawn_for != drawn_for:
+            self._lines, self._drawn_for = self._draw(), drawn_for
         if 0 <= y < len(self._lines):
             return self._lines[y]
         return Strip.blank(self.size.width, self.rich_style)
