@@ -358,3 +358,40 @@ async def test_a_new_run_at_the_top_stays_in_view_when_the_cursor_is_near_it(
         await pilot.pause(0.3)
         assert tree.scroll_offset.y == 0  # the new run, on the first line, is in view
         assert tree.cursor_node.data.path == panel.runs[7].path  # the same run, one lower
+
+
+@run_async
+async def test_two_rebuilds_close_together_keep_the_cursor_on_its_run(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    """Two scans can land before the first rebuild has put the cursor back (a run that
+    appears running, then finishes at once; seen in a CI dry run, where the cursor jumped to
+    the new run on the first line): the first rebuild's restore, run after the second
+    rebuild, must not move the cursor (its nodes are gone), and the second aims at the run
+    the first one aimed at."""
+    runs_dir = tmp_path / "runs"
+    for hidden in range(8, 14):
+        past_run(runs_dir, tiny_dataset, epochs=1, hidden=hidden)
+    app = make_app(runs_dir, tiny_dataset)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(app, pilot)
+        panel = app.query_one(CheckpointPanel)
+        await wait_until(pilot, lambda: len(panel.runs) == 6)
+        await pilot.pause(0.3)
+        tree = panel.tree
+        tree.move_cursor(tree.root.children[-1], animate=False)
+        await pilot.pause(0.2)
+        chosen = tree.cursor_node.data.path
+        newest = past_run(runs_dir, tiny_dataset, epochs=1, hidden=99)
+        runs = scan_runs(runs_dir)
+        assert runs[0].path == newest
+        panel.show_runs(runs)
+        first = panel._rebuilds
+        panel.show_runs(runs)  # before the first rebuild's cursor is restored
+        line = tree.cursor_line
+        # The first rebuild's restore, now stale, aiming where a not yet laid out tree sends
+        # it (its line 0: the new run): it must do nothing.
+        panel._restore_cursor(newest, first)
+        assert tree.cursor_line == line
+        await pilot.pause(0.3)
+        assert tree.cursor_node.data.path == chosen

@@ -251,6 +251,12 @@ class CheckpointPanel(Vertical):
         #: that was under way (its cursor read before the select) must not put it back.
         self._chosen: Path | None = None
         self._rebuilding = False  # from show_runs until its cursor is restored
+        #: Where that restore puts the cursor: a second rebuild before it (two scans close
+        #: together) must aim there too, not at the cleared tree's cursor (the top line).
+        self._restoring: Path | None = None
+        #: Rebuilds so far: a restore scheduled by an earlier one is stale (its nodes are gone
+        #: and the new tree's lines may not be laid out yet: moving there lands on line 0).
+        self._rebuilds = 0
         #: Runs marked for comparison, in the order they were marked.
         self.marked: list[Path] = []
 
@@ -349,8 +355,12 @@ class CheckpointPanel(Vertical):
         tree = self.tree
         expanded = {n.data.path for n in tree.root.children if n.is_expanded and n.data}
         cursor = tree.cursor_node.data if tree.cursor_node else None
-        cursor_path = self._chosen or getattr(cursor, "path", None)
-        self._rebuilding = True
+        if self._rebuilding:  # the last rebuild's cursor is not restored yet
+            cursor_path = self._chosen or self._restoring
+        else:
+            cursor_path = self._chosen or getattr(cursor, "path", None)
+        self._rebuilding, self._restoring = True, cursor_path
+        self._rebuilds += 1
         first_scan = not self.runs and not expanded
         self.runs = runs
         tree.clear()
@@ -366,14 +376,16 @@ class CheckpointPanel(Vertical):
                 node.add_leaf(checkpoint_label(checkpoint), data=checkpoint)
             if run.path in expanded or live or (first_scan and index == 0):
                 node.expand()
-        self.call_after_refresh(self._restore_cursor, cursor_path)
+        self.call_after_refresh(self._restore_cursor, cursor_path, self._rebuilds)
         self.post_message(self.RunsShown(list(runs)))
         kept = [path for path in self.marked if any(run.path == path for run in runs)]
         if kept != self.marked:
             self.marked = kept
             self.post_message(self.MarksChanged(list(kept)))
 
-    def _restore_cursor(self, path: Path | None) -> None:
+    def _restore_cursor(self, path: Path | None, rebuild: int | None = None) -> None:
+        if rebuild is not None and rebuild != self._rebuilds:
+            return  # a later rebuild restores the cursor itself
         path = self._chosen or path
         self._rebuilding = False
         tree = self.tree
