@@ -395,3 +395,26 @@ async def test_two_rebuilds_close_together_keep_the_cursor_on_its_run(
         assert tree.cursor_line == line
         await pilot.pause(0.3)
         assert tree.cursor_node.data.path == chosen
+
+
+@run_async
+async def test_the_cursor_goes_to_its_run_in_a_tree_not_laid_out_yet(
+    tmp_path: Path, tiny_dataset: Dataset
+) -> None:
+    """Right after a rebuild the tree's nodes have no line numbers until the tree is laid
+    out: restoring the cursor then must still land on its run, not on line 0."""
+    runs_dir = tmp_path / "runs"
+    for hidden in range(8, 14):
+        past_run(runs_dir, tiny_dataset, epochs=1, hidden=hidden)
+    app = make_app(runs_dir, tiny_dataset)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(app, pilot)
+        panel = app.query_one(CheckpointPanel)
+        await wait_until(pilot, lambda: len(panel.runs) == 6)
+        await pilot.pause(0.3)
+        runs = scan_runs(runs_dir)
+        chosen = runs[-1].path
+        panel.show_runs(runs)  # a fresh tree: its nodes' lines are not known yet
+        assert panel._node_for(chosen).line == -1
+        panel._restore_cursor(chosen, panel._rebuilds)
+        assert panel.tree.cursor_node.data.path == chosen

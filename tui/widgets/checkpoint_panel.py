@@ -394,7 +394,7 @@ class CheckpointPanel(Vertical):
             # From the top, then as little as it takes to show the cursor: a run that just
             # appeared (or ended) at the top stays in view whenever both fit.
             tree.scroll_to(y=0, animate=False, immediate=True)
-            tree.move_cursor(target, animate=False)
+            self._move_cursor_to(target)
         elif tree.cursor_line < 0 and tree.root.children:
             tree.cursor_line = 0
         node = tree.cursor_node
@@ -447,7 +447,18 @@ class CheckpointPanel(Vertical):
         self._chosen = run_path
         node = self._node_for(run_path)
         if node is not None:
-            self.tree.move_cursor(node, animate=False)
+            self._move_cursor_to(node)
+
+    def _move_cursor_to(self, node: TreeNode[Any]) -> None:
+        """Put the cursor on `node`, laying the tree's lines out first.
+
+        Tree.move_cursor goes to the node's line number, which a rebuilt tree only knows
+        once its lines are laid out (at its next render, or when asked for them); before
+        that it is -1, and the cursor landed on line 0: the newest run (seen in CI dry runs,
+        when a rebuild's restore ran after a refresh that had not drawn the tree)."""
+        tree = self.tree
+        _ = tree.last_line  # builds the lines: every shown node gets its line number
+        tree.move_cursor(node, animate=False)
 
     def mark_live(self, run_path: Path | None) -> None:
         """Mark the run being trained (None when training ends) and read the disk again."""
