@@ -64,15 +64,18 @@ def epoch_seconds(runs_dir: Path) -> list[float]:
     return [float(row["seconds"]) for row in read_metrics(run)]
 
 
-def headless(config: TrainConfig, data_dir: Path, runs_dir: Path) -> tuple[list[float], float]:
-    """`mnist-tui train` in a process of its own: per-epoch seconds, wall seconds per epoch."""
+def headless(
+    config: TrainConfig, data_dir: Path, runs_dir: Path
+) -> tuple[list[float], float, float | None]:
+    """`mnist-tui train` in a process of its own: per-epoch seconds, wall seconds per epoch
+    (and no app CPU: there is no app)."""
     command = [sys.executable, "-m", "tui.cli", "train", "--runs-dir", str(runs_dir)]
     command += ["--data-dir", str(data_dir), "--device", config.device]
     command += ["--epochs", str(config.epochs), "--val-split", str(config.val_split)]
     started = time.perf_counter()
     subprocess.run(command, cwd=REPO, check=True, capture_output=True)
     wall = (time.perf_counter() - started) / config.epochs
-    return epoch_seconds(runs_dir), wall
+    return epoch_seconds(runs_dir), wall, None
 
 
 def process_cpu() -> float:
@@ -81,12 +84,17 @@ def process_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def in_app(config: TrainConfig, data_dir: Path, runs_dir: Path) -> tuple[list[float], float]:
-    """The same run started from the app with ctrl+r and followed to its end."""
+def in_app(
+    config: TrainConfig, data_dir: Path, runs_dir: Path
+) -> tuple[list[float], float, float | None]:
+    """The same run started from the app with ctrl+r and followed to its end: per-epoch
+    seconds, wall seconds per epoch, and the app's own CPU from the end of epoch 2 to the end
+    of the last as a share of one core (None with 2 epochs or fewer): what the app takes from
+    the run's cores while it follows it, without the one-off costs of the start and the end."""
     from tui.app import MnistApp
     from tui.widgets.config_form import ConfigForm
 
-    async def scenario() -> float:
+    async def scenario() -> tuple[float, float | None]:
         app = MnistApp(runs_dir, data_dir, device=config.device)
         async with app.run_test(size=(160, 48)) as pilot:
             while app.backend is None:
@@ -101,22 +109,17 @@ def in_app(config: TrainConfig, data_dir: Path, runs_dir: Path) -> tuple[list[fl
             ):
                 await asyncio.sleep(0.05)
                 marks.setdefault(len(app.history), (process_cpu(), time.perf_counter()))
+            steady = None
             if 2 in marks and config.epochs in marks and config.epochs > 2:
                 (cpu_a, at_a), (cpu_b, at_b) = marks[2], marks[config.epochs]
-                STEADY_CPU.append((cpu_b - cpu_a) / (at_b - at_a))
+                steady = (cpu_b - cpu_a) / (at_b - at_a)
             wall = (time.perf_counter() - started) / config.epochs
             assert app.run_state == "finished", app.run_state
             assert len(app.history) == config.epochs
-            return wall
+            return wall, steady
 
-    wall = asyncio.run(scenario())
-    return epoch_seconds(runs_dir), wall
-
-
-#: The app's own CPU (this process, every thread) over the wall time from the end of epoch 2
-#: to the end of the last, as a share of one core: what the app takes from the run's cores
-#: while it follows it, without the one-off costs of the start and the end.
-STEADY_CPU: list[float] = []
+    wall, steady = asyncio.run(scenario())
+    return epoch_seconds(runs_dir), wall, steady
 
 
 def write_subset(directory: Path, subset: int | None) -> Path:
@@ -155,8 +158,7 @@ def one_side(side: str, epochs: int, data_dir: Path, warm_dir: Path, device: str
     with tempfile.TemporaryDirectory(prefix="app-overhead-") as tmp:
         # Warm-up, not counted: first-call costs (page cache, allocator) would hit one side only.
         run(dataclasses.replace(config, epochs=1, val_split=500), warm_dir, Path(tmp) / "warm")
-        seconds, wall = run(config, data_dir, Path(tmp) / "runs")
-    steady = STEADY_CPU[-1] if side == "app" and STEADY_CPU else None
+        seconds, wall, steady = run(config, data_dir, Path(tmp) / "runs")
     print(json.dumps({"seconds": seconds, "wall": wall, "app_cpu": steady}))
 
 

@@ -236,7 +236,7 @@ def _run_json(
 
     A recent file is always read (git's "racy clean" rule): file times tick in milliseconds
     (jiffies) and a replaced file's inode can be the one just freed, so two writes close
-    together ("running" then "stopped", the same size) can leave the same stat."""
+    together (a label, then another of the same length) can leave the same stat."""
     file = path / "run.json"
     try:
         info = file.stat()

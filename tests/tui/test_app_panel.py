@@ -3,7 +3,10 @@ files listed with their reason; app state for other screens to act on."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from app_helpers import (
     make_app,
@@ -331,6 +334,23 @@ async def test_a_run_chosen_while_the_tree_is_rebuilt_keeps_the_cursor(
         assert app.selected_run == older
 
 
+@asynccontextmanager
+async def runs_in_the_panel(
+    tmp_path: Path, tiny_dataset: Dataset, count: int
+) -> AsyncIterator[tuple[Any, CheckpointPanel]]:
+    """The app at 160x48 with `count` finished runs shown in the panel: (pilot, panel)."""
+    runs_dir = tmp_path / "runs"
+    for hidden in range(8, 8 + count):
+        past_run(runs_dir, tiny_dataset, epochs=1, hidden=hidden)
+    app = make_app(runs_dir, tiny_dataset)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_loaded(app, pilot)
+        panel = app.query_one(CheckpointPanel)
+        await wait_until(pilot, lambda: len(panel.runs) == count)
+        await pilot.pause(0.3)
+        yield pilot, panel
+
+
 @run_async
 async def test_a_new_run_at_the_top_stays_in_view_when_the_cursor_is_near_it(
     tmp_path: Path, tiny_dataset: Dataset
@@ -338,16 +358,8 @@ async def test_a_new_run_at_the_top_stays_in_view_when_the_cursor_is_near_it(
     """The tree scrolled a little (the newest runs above the top edge), the cursor on a run
     still near the top: when a new run appears at the top, the rebuild scrolls back to the
     top as long as the cursor still fits, so the new run is seen."""
-    runs_dir = tmp_path / "runs"
-    for hidden in range(8, 8 + 30):
-        past_run(runs_dir, tiny_dataset, epochs=1, hidden=hidden)
-    app = make_app(runs_dir, tiny_dataset)
-    async with app.run_test(size=(160, 48)) as pilot:
-        await wait_loaded(app, pilot)
-        panel = app.query_one(CheckpointPanel)
-        await wait_until(pilot, lambda: len(panel.runs) == 30)
-        tree = panel.tree
-        await pilot.pause(0.3)
+    async with runs_in_the_panel(tmp_path, tiny_dataset, 30) as (pilot, panel):
+        runs_dir, tree = panel.runs_dir, panel.tree
         assert tree.max_scroll_y > 4  # more runs than rows: the tree scrolls
         tree.scroll_to(y=3, animate=False, immediate=True)
         tree.move_cursor(tree.root.children[6], animate=False)
@@ -365,34 +377,23 @@ async def test_two_rebuilds_close_together_keep_the_cursor_on_its_run(
     tmp_path: Path, tiny_dataset: Dataset
 ) -> None:
     """Two scans can land before the first rebuild has put the cursor back (a run that
-    appears running, then finishes at once; seen in a CI dry run, where the cursor jumped to
-    the new run on the first line): the first rebuild's restore, run after the second
-    rebuild, must not move the cursor (its nodes are gone), and the second aims at the run
-    the first one aimed at."""
-    runs_dir = tmp_path / "runs"
-    for hidden in range(8, 14):
-        past_run(runs_dir, tiny_dataset, epochs=1, hidden=hidden)
-    app = make_app(runs_dir, tiny_dataset)
-    async with app.run_test(size=(160, 48)) as pilot:
-        await wait_loaded(app, pilot)
-        panel = app.query_one(CheckpointPanel)
-        await wait_until(pilot, lambda: len(panel.runs) == 6)
-        await pilot.pause(0.3)
+    appears running, then finishes at once): the first rebuild's restore, run after the
+    second rebuild, must not move the cursor, and the second aims at the run the first one
+    aimed at."""
+    async with runs_in_the_panel(tmp_path, tiny_dataset, 6) as (pilot, panel):
         tree = panel.tree
         tree.move_cursor(tree.root.children[-1], animate=False)
         await pilot.pause(0.2)
         chosen = tree.cursor_node.data.path
-        newest = past_run(runs_dir, tiny_dataset, epochs=1, hidden=99)
-        runs = scan_runs(runs_dir)
+        newest = past_run(panel.runs_dir, tiny_dataset, epochs=1, hidden=99)
+        runs = scan_runs(panel.runs_dir)
         assert runs[0].path == newest
         panel.show_runs(runs)
         first = panel._rebuilds
         panel.show_runs(runs)  # before the first rebuild's cursor is restored
         line = tree.cursor_line
-        # The first rebuild's restore, now stale, aiming where a not yet laid out tree sends
-        # it (its line 0: the new run): it must do nothing.
-        panel._restore_cursor(newest, first)
-        assert tree.cursor_line == line
+        panel._restore_cursor(newest, first)  # the first rebuild's restore, now stale
+        assert tree.cursor_line == line  # it did nothing
         await pilot.pause(0.3)
         assert tree.cursor_node.data.path == chosen
 
@@ -402,17 +403,10 @@ async def test_the_cursor_goes_to_its_run_in_a_tree_not_laid_out_yet(
     tmp_path: Path, tiny_dataset: Dataset
 ) -> None:
     """Right after a rebuild the tree's nodes have no line numbers until the tree is laid
-    out: restoring the cursor then must still land on its run, not on line 0."""
-    runs_dir = tmp_path / "runs"
-    for hidden in range(8, 14):
-        past_run(runs_dir, tiny_dataset, epochs=1, hidden=hidden)
-    app = make_app(runs_dir, tiny_dataset)
-    async with app.run_test(size=(160, 48)) as pilot:
-        await wait_loaded(app, pilot)
-        panel = app.query_one(CheckpointPanel)
-        await wait_until(pilot, lambda: len(panel.runs) == 6)
-        await pilot.pause(0.3)
-        runs = scan_runs(runs_dir)
+    out: restoring the cursor then must still land on its run, not on line 0 (seen in CI
+    dry runs: the cursor jumped to the newest run)."""
+    async with runs_in_the_panel(tmp_path, tiny_dataset, 6) as (_pilot, panel):
+        runs = scan_runs(panel.runs_dir)
         chosen = runs[-1].path
         panel.show_runs(runs)  # a fresh tree: its nodes' lines are not known yet
         assert panel._node_for(chosen).line == -1

@@ -340,10 +340,6 @@ class MetricChart(PlotextPlot, can_focus=True):
         """The value the legend shows beside a series (at the cursor's epoch)."""
         return values.get(label)
 
-    def legend_rows(self) -> int:
-        width = max(1, self.size.width)
-        return max(1, len(self.legend().wrap(self.app.console, width)))
-
     def render_line(self, y: int) -> Strip:
         """Textual's line API: the chart is drawn once per change and handed out by row."""
         lines = self._drawn_lines()

@@ -252,10 +252,11 @@ class CheckpointPanel(Vertical):
         self._chosen: Path | None = None
         self._rebuilding = False  # from show_runs until its cursor is restored
         #: Where that restore puts the cursor: a second rebuild before it (two scans close
-        #: together) must aim there too, not at the cleared tree's cursor (the top line).
+        #: together) must aim there too, not at the rebuilt tree's cursor line, which may now
+        #: hold another run.
         self._restoring: Path | None = None
-        #: Rebuilds so far: a restore scheduled by an earlier one is stale (its nodes are gone
-        #: and the new tree's lines may not be laid out yet: moving there lands on line 0).
+        #: Rebuilds so far: a restore scheduled by an earlier one is stale (a later restore
+        #: puts the cursor back itself).
         self._rebuilds = 0
         #: Runs marked for comparison, in the order they were marked.
         self.marked: list[Path] = []
