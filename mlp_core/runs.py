@@ -27,7 +27,15 @@ from typing import Any
 
 from mlp_core.config import ConfigError, TrainConfig
 from mlp_core.files import METRIC_NUMBERS, os_error_reason
-from mlp_core.liveness import LockBusy, RunLease, identity, judge_status, meta_lock, read_raw
+from mlp_core.liveness import (
+    LockBusy,
+    RunLease,
+    identity,
+    judge_status,
+    lock_held,
+    meta_lock,
+    read_raw,
+)
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"
@@ -438,10 +446,17 @@ def checkpoint_paths(run_path: Path) -> list[Path]:
 
 
 def delete_run(run_path: Path) -> None:
-    """Remove a run folder and everything in it."""
+    """Remove a run folder and everything in it; never a run whose process lives (it holds
+    the folder's lock), whoever asks: the app, a second app instance, a script."""
     if not (run_path / RUN_FILE).exists():
         raise RunError(f"{run_path}: not a run folder (no {RUN_FILE})")
+    _refuse_if_training(run_path)
     shutil.rmtree(run_path)
+
+
+def _refuse_if_training(run_path: Path) -> None:
+    if lock_held(run_path):
+        raise RunError(f"{run_path.name} is training: stop it first")
 
 
 # -- tidying: label, note, checkpoint deletion (used by the app's run notes and delete) -------
@@ -475,6 +490,7 @@ def delete_checkpoint(path: Path) -> None:
         or not (run_path / RUN_FILE).is_file()
     ):
         raise RunError(f"{path}: not a checkpoint of a run (expected <run>/{CHECKPOINT_DIR}/*)")
+    _refuse_if_training(run_path)
     try:
         path.unlink()
     except FileNotFoundError as exc:

@@ -12,9 +12,13 @@ Importing this module does not import torch: the first screen is drawn first, an
 data set (for the form's checks, the digits and the evaluation screens) load behind it in a
 daemon thread (`tui.worker.load_backend`, posted back as a `BackendLoaded` message).
 
-What is global lives here: the layout, start, follow, stop and quit. The widgets own their
-actions: the queue view acts on the queue's files (`tui.widgets.queue`); the actions on the
-panel's runs and checkpoints are a small controller the app holds (`tui.app_browse.RunActions`).
+What is global lives here: the layout, start, follow, stop, quit, and what takes several
+widgets (a fork fills the form; marked runs overlay the charts). The widgets own their actions
+and post messages up: the checkpoint panel acts on what its cursor is on (evaluate, the look
+inside screens, label, CSV, delete; `CheckpointPanel.ContinueFrom` and `Deleted` come up), the
+form keeps what Start continues from (`tui.widgets.start_from`), the queue view acts on the
+queue's files (`tui.widgets.queue`). The palette offers a widget's action by its name
+(`panel.evaluate` in `tui.keys.PALETTE_COMMANDS`).
 
 Extension points:
 - `MnistApp.selected_run` / `selected_checkpoint`: what the checkpoint panel's cursor is on.
@@ -48,8 +52,6 @@ from textual.worker import Worker, get_current_worker
 
 from mlp_core.config import PRESETS, ConfigError, TrainConfig
 from tui import user_config
-from tui.app_browse import NARROW_WIDTH, RunActions
-from tui.app_inspect import InspectActions
 from tui.keys import APP_KEYS, PALETTE_COMMANDS, PLAIN_KEYS
 from tui.messages import (
     BackendLoaded,
@@ -72,14 +74,25 @@ from tui.widgets.config_form import ConfigForm
 from tui.widgets.epoch_progress import EpochProgress as EpochProgressBar
 from tui.widgets.queue import QueueView
 from tui.widgets.results import ResultsTable
+from tui.widgets.run_labels import legend_names
 from tui.widgets.system_monitor import SystemMonitor
 from tui.worker import Backend, follow_run, load_backend
 
 if TYPE_CHECKING:
     from data.mnist import Dataset
 
+#: Below this width the form and the checkpoint panel take turns beside the charts.
+NARROW_WIDTH = 120
+
 #: Below this height the queue view keeps to a few rows (the charts and table keep theirs).
 SHORT_HEIGHT = 40
+
+#: The widgets whose actions the palette offers by name (`panel.evaluate`).
+PALETTE_TARGETS: dict[str, type[Widget]] = {
+    "panel": CheckpointPanel,
+    "queue": QueueView,
+    "form": ConfigForm,
+}
 
 
 Handler = TypeVar("Handler", bound=Callable[..., None])
@@ -197,9 +210,8 @@ class MnistApp(App[None]):
         #: Devices chosen for the queue (a device list in the form), or None: the form's.
         self.queue_devices: list[str] | None = None
         self._epochs = 0
-        #: The actions on the panel's runs and checkpoints, and the state they share.
-        self.run_actions = RunActions(self)
-        self.inspect_actions = InspectActions(self.run_actions)
+        #: The runs overlaid in the charts (two or more marked in the panel), in marking order.
+        self.compared: list[Path] = []
         self._was_narrow = False
         self._status_text = ""
         self._grid_shown = False
@@ -232,8 +244,8 @@ class MnistApp(App[None]):
                     yield AccuracyChart(id="accuracy-chart")
                 yield EpochProgressBar(id="progress")
                 yield ResultsTable(id="results")
-                yield QueueView(self.runs_dir, id="queue")
-            yield CheckpointPanel(self.runs_dir, id="panel")
+                yield QueueView(self.runs_dir, data_dir=self.data_dir, id="queue")
+            yield CheckpointPanel(self.runs_dir, self.data_dir, self.device, id="panel")
         with Horizontal(id="status-line"):
             yield Static("Loading torch and the data set in the background…", id="status")
             yield SystemMonitor(id="monitor")
@@ -285,7 +297,9 @@ class MnistApp(App[None]):
         self.backend = backend
         _freeze_what_start_made()
         self.device_label = backend.device_label or "device unavailable"
-        self.query_one(CheckpointPanel).start_watching(self.watch_interval)
+        panel = self.query_one(CheckpointPanel)
+        panel.dataset = backend.dataset
+        panel.start_watching(self.watch_interval)
         if backend.device_error:
             self.notify(backend.device_error, title="Device", severity="error", timeout=10)
         dataset = backend.dataset
@@ -339,12 +353,11 @@ class MnistApp(App[None]):
         except ConfigError as exc:
             self.notify(str(exc), title="Cannot start", severity="error")
             return
-        actions = self.run_actions
-        start, fork = actions.start_from, actions.forking
-        actions.start_from, actions.forking = None, False
-        if start is not None:
-            actions.update_start_from()
-        self.start_training(config, start=start, fork=fork)
+        start = form.take_start_from()
+        if start is None:
+            self.start_training(config)
+        else:
+            self.start_training(config, start=start.checkpoint, fork=start.forking)
 
     def start_training(
         self, config: TrainConfig, start: Path | None = None, fork: bool = False
@@ -550,8 +563,8 @@ class MnistApp(App[None]):
         self.query_one(ResultsTable).add_epoch(row)
         self.query_one(LossChart).set_history(self.history)
         self.query_one(AccuracyChart).set_history(self.history)
-        if self.live_run in self.run_actions.compared:
-            self.run_actions.show_compare()
+        if self.live_run in self.compared:
+            self._show_compare()
         self.query_one(EpochProgressBar).epoch_done(
             event.epoch, self._epochs, event.seconds, event.samples_per_second
         )
@@ -633,13 +646,13 @@ class MnistApp(App[None]):
         if self.backend is None or self.backend.dataset is None:
             self.action_start()  # says why not
             return
-        if self.run_actions.start_from is not None:
+        form = self.query_one(ConfigForm)
+        if form.start_from is not None:
             self.notify(
                 "Queued jobs start from scratch: Escape in the form leaves fork/resume first.",
                 severity="warning",
             )
             return
-        form = self.query_one(ConfigForm)
         try:
             configs = form.grid_configs()
         except ConfigError as exc:
@@ -670,35 +683,24 @@ class MnistApp(App[None]):
         )
 
     def _enqueue(self, configs: list[TrainConfig], devices: list[str] | None) -> None:
-        """Write the jobs' files, then make sure a runner is there to run them."""
-        from mlp_core.jobqueue import enqueue
-
+        """Queue the jobs and follow them here as they run."""
         if devices is not None:
             self.queue_devices = devices
-        jobs = enqueue(self.runs_dir, configs)
-        self.notify(f"{len(jobs)} job(s) queued")
-        view = self.query_one(QueueView)
-        view.display = True
-        self.action_run_queue()
+        self._follow_queue = True
+        self.query_one(QueueView).add(configs, self._queue_devices())
 
+    @on(QueueView.RunRequested)
     def action_run_queue(self) -> None:
         """Start the queue runner (a process of its own) if jobs wait and none runs."""
         self._follow_queue = True
-        devices = self.queue_devices
-        if not devices:  # one device: the form's (each job also names its own)
-            devices = [str(self.query_one(ConfigForm).raw_values().get("device") or "auto")]
-        self._ensure_runner(devices)
+        self.query_one(QueueView).start_runner(self._queue_devices())
 
-    @on(QueueView.RunRequested)
-    def _run_requested(self) -> None:
-        self.action_run_queue()
-
-    @work(thread=True, exit_on_error=False, group="runner")
-    def _ensure_runner(self, devices: list[str]) -> None:
-        from mlp_core.jobqueue import ensure_runner
-
-        ensure_runner(self.runs_dir, devices, data_dir=self.data_dir)
-        self.call_from_thread(self.query_one(QueueView).reload)
+    def _queue_devices(self) -> list[str]:
+        """The devices the form listed for the queue, else the form's one device (each job
+        also names its own)."""
+        if self.queue_devices:
+            return self.queue_devices
+        return [str(self.query_one(ConfigForm).raw_values().get("device") or "auto")]
 
     @on(QueueView.JobsChanged)
     @_while_running
@@ -744,15 +746,10 @@ class MnistApp(App[None]):
             view.display = True
             view.focus()
 
-    def action_clear_jobs(self) -> None:
-        self.query_one(QueueView).action_clear_jobs()
-
     @on(ConfigForm.Changed)
     def _form_changed(self) -> None:
         self._remember_form()
         self.save_settings()
-        if self.run_actions.start_from is not None:
-            self.run_actions.update_start_from()
         grid = self.query_one(ConfigForm).grid_text
         if grid:  # also here: under the buttons it can be out of sight at 80x24
             self.query_one("#status", Static).update(grid)
@@ -762,8 +759,8 @@ class MnistApp(App[None]):
 
     @on(CheckpointPanel.MarksChanged)
     def _marks_changed(self, message: CheckpointPanel.MarksChanged) -> None:
-        self.run_actions.compared = message.marked
-        self.run_actions.show_compare()
+        self.compared = message.marked
+        self._show_compare()
         if len(message.marked) >= 2:
             self._status(f"comparing {len(message.marked)} runs · m on a marked run unmarks it")
         elif message.marked:
@@ -845,75 +842,62 @@ class MnistApp(App[None]):
     def action_resume_selected(self) -> None:
         """Train from the highlighted checkpoint with the form's config now (the engine resumes
         in place when only epochs or device changed, and forks a new run otherwise)."""
-        if self.selected_checkpoint is None:
+        panel = self.query_one(CheckpointPanel)
+        path = self.selected_checkpoint
+        entry = panel.checkpoint_entry(path) if path is not None else None
+        if entry is None:
             self.notify("Highlight a checkpoint in the panel first (ctrl+o).")
             return
         if self.is_training:
             self.action_start()  # says why not
             return
-        self.run_actions.start_from = self.selected_checkpoint
-        self.run_actions.update_start_from()
-        self.action_start()
-
-    def action_rescan(self) -> None:
-        self.query_one(CheckpointPanel).rescan()
-
-    # -- the panel's actions (keys and palette), handed to RunActions -----------------------
-
-    @property
-    def start_from(self) -> Path | None:
-        """The checkpoint the next Start continues from (fork or resume), or None."""
-        return self.run_actions.start_from
-
-    @property
-    def compared(self) -> list[Path]:
-        """The runs overlaid in the charts, in marking order."""
-        return self.run_actions.compared
-
-    def action_evaluate(self) -> None:
-        self.run_actions.evaluate()
-
-    def action_digits(self) -> None:
-        self.run_actions.digits()
-
-    def action_fork(self) -> None:
-        self.run_actions.fork()
-
-    def action_resume(self) -> None:
-        self.run_actions.resume()
-
-    def action_new_run(self) -> None:
-        self.run_actions.new_run()
-
-    def action_toggle_mark(self) -> None:
-        self.run_actions.toggle_mark()
-
-    def action_clear_marks(self) -> None:
-        self.run_actions.clear_marks()
-
-    def action_label(self) -> None:
-        self.run_actions.label()
-
-    def action_export_csv(self) -> None:
-        self.run_actions.export_csv()
-
-    def action_delete(self) -> None:
-        self.run_actions.delete()
+        start = panel.continuing(entry, forking=False)
+        if start is not None:
+            self.query_one(ConfigForm).continue_from(start)
+            self.action_start()
 
     def action_runs_table(self) -> None:
-        self.run_actions.runs_table()
+        """Every run in a sortable table; Enter loads one."""
+        from tui.screens.runs_table import RunsScreen
 
-    def action_draw(self) -> None:
-        self.inspect_actions.draw()
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.query_one(CheckpointPanel).select_run(path)
+                self.selected_run, self.selected_checkpoint = path, None
+                self.show_run(path)
 
-    def action_weights(self) -> None:
-        self.inspect_actions.weights()
+        self.push_screen(RunsScreen(self.runs_dir), chosen)
 
-    def action_gradcheck(self) -> None:
-        self.inspect_actions.gradcheck()
+    # -- what the panel's keys ask of other widgets -----------------------------------------
 
-    def action_training_figures(self) -> None:
-        self.inspect_actions.training_figures()
+    @on(CheckpointPanel.ContinueFrom)
+    def _continue_from(self, message: CheckpointPanel.ContinueFrom) -> None:
+        """Fork or resume: the form is filled from the checkpoint, and says so on top."""
+        if self.is_training:
+            self.notify("A run is in progress: the form is locked until it ends.")
+            return
+        form = self.query_one(ConfigForm)
+        form.continue_from(message.start, message.config)
+        self.show_form = True
+        if self.size.width < NARROW_WIDTH:  # the form takes the panel's turn
+            self.show_panel = False
+        form.field("lr" if message.start.forking else "epochs").focus()
+
+    @on(CheckpointPanel.Deleted)
+    def _deleted(self, message: CheckpointPanel.Deleted) -> None:
+        self.query_one(ConfigForm).forget_start_from(message.run_path, message.checkpoint_path)
+
+    def _show_compare(self) -> None:
+        """Overlay the marked runs (two or more) in both charts; else the run on screen."""
+        panel = self.query_one(CheckpointPanel)
+        entries = [e for e in (panel.run_entry(p) for p in self.compared) if e and not e.error]
+        charts = (self.query_one(LossChart), self.query_one(AccuracyChart))
+        runs = [
+            (name, self.history if entry.path == self.live_run else entry.metrics, entry.path.name)
+            for name, entry in zip(legend_names(entries), entries, strict=True)
+        ]
+        for chart in charts:
+            chart.set_compare(runs if len(runs) >= 2 else None)
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -1092,7 +1076,13 @@ class MnistApp(App[None]):
                     key.description, help_text, partial(self.run_action, key.action)
                 )
         for title, help_text, action in self.EXTRA_COMMANDS:
-            yield SystemCommand(title, help_text, partial(self.run_action, action))
+            where, _, name = action.rpartition(".")
+            yield SystemCommand(title, help_text, partial(self._palette_action, where, name))
+
+    async def _palette_action(self, where: str, name: str) -> None:
+        """Run a palette command: an action of the app, or of the widget `where` names."""
+        target = self.query_one(PALETTE_TARGETS[where]) if where else None
+        await self.run_action(name, target)
 
 
 def run_app(runs_dir: Path, data_dir: Path | None, device: str) -> None:

@@ -65,9 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the installed version and exit",
     )
     add_common_options(parser, top=True)
-    commands = parser.add_subparsers(
-        dest="command", metavar="COMMAND", parser_class=CommandParser
-    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
 
     train = commands.add_parser("train", help="train headless, a line per epoch")
     train.add_argument(

@@ -189,7 +189,7 @@ def _cell(row: dict[str, object], column: str) -> str:
 
 
 def live_status(run_dir: Path) -> str:
-    """"running" with where the run is, from its progress file (epoch, % of it)."""
+    """ "running" with where the run is, from its progress file (epoch, % of it)."""
     import json
 
     try:

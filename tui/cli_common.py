@@ -137,7 +137,7 @@ class InterruptOnSignals(StopOnSignals):
         return self.exit_status if self.received is not None else otherwise
 
     def describe(self) -> str:
-        """"interrupted" or "stopped by SIGTERM", for the command's last line."""
+        """ "interrupted" or "stopped by SIGTERM", for the command's last line."""
         return "interrupted" if self.received is None else f"stopped by {self.received.name}"
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:

@@ -12,8 +12,7 @@ from typing import Any
 
 from mlp_core.executors import ExecutorError
 
-__all__ = ["ExecutorError", "add_ray_option", "describe_executor", "executor_from_args",
-           "ray_spec"]
+__all__ = ["ExecutorError", "add_ray_option", "describe_executor", "executor_from_args", "ray_spec"]
 
 
 def add_ray_option(parser: argparse.ArgumentParser) -> None:

@@ -54,44 +54,62 @@ PLAIN_KEYS: list[Binding] = [
     Binding("question_mark", "help", "Help", tooltip="Every key, by where it applies"),
 ]
 
-#: Palette-only commands: (title, help, action of the app).
+#: Palette-only commands: (title, help, action). An action is the app's, or a widget's where
+#: it is prefixed (`panel.evaluate`: `CheckpointPanel.action_evaluate`; `MnistApp`'s
+#: `PALETTE_TARGETS` names the widgets).
 PALETTE_COMMANDS: list[tuple[str, str, str]] = [
     ("Load the highlighted run", "Show its curves, table and config", "load_selected"),
-    ("Rescan the runs directory", "Read the runs and checkpoints again", "rescan"),
+    ("Rescan the runs directory", "Read the runs and checkpoints again", "panel.rescan"),
     (
         "Continue from the highlighted checkpoint",
         "Resume (same config) or fork (changed config) with the form's config",
         "resume_selected",
     ),
-    ("Evaluate the highlighted checkpoint", "Test-set figures, confusion (e)", "evaluate"),
-    ("See the data set", "Page through training and test digits (d in the panel)", "digits"),
-    ("Draw a digit", "The highlighted checkpoint classifies it live (p in the panel)", "draw"),
+    ("Evaluate the highlighted checkpoint", "Test-set figures, confusion (e)", "panel.evaluate"),
+    ("See the data set", "Page through training and test digits (d in the panel)", "panel.digits"),
+    (
+        "Draw a digit",
+        "The highlighted checkpoint classifies it live (p in the panel)",
+        "panel.draw",
+    ),
     (
         "Hidden units' weights",
         "Each unit's incoming weights as an image (w in the panel)",
-        "weights",
+        "panel.weights",
     ),
     (
         "Check the gradients",
         "Hand-written backward vs finite differences, autograd (g)",
-        "gradcheck",
+        "panel.gradcheck",
     ),
     (
         "Chart the training figures",
         "Gradient norms, update ratios, dead units (t)",
-        "training_figures",
+        "panel.training_figures",
     ),
-    ("Fork from the highlighted checkpoint", "Form filled from it; Start forks (f)", "fork"),
-    ("Resume the highlighted checkpoint", "Form filled for more epochs (r)", "resume"),
-    ("New run instead of fork/resume", "Start trains from scratch (Escape in form)", "new_run"),
-    ("Mark the highlighted run to compare", "Overlay marked runs' curves (m)", "toggle_mark"),
-    ("Unmark all runs", "Back to the run's own curves", "clear_marks"),
-    ("Label the highlighted run", "Edit its label and note (l)", "label"),
-    ("Export the highlighted run's metrics", "Write metrics.csv in the run (c)", "export_csv"),
-    ("Delete the highlighted run or checkpoint", "After a confirmation (Delete)", "delete"),
+    ("Fork from the highlighted checkpoint", "Form filled from it; Start forks (f)", "panel.fork"),
+    ("Resume the highlighted checkpoint", "Form filled for more epochs (r)", "panel.resume"),
+    (
+        "New run instead of fork/resume",
+        "Start trains from scratch (Escape in form)",
+        "form.new_run",
+    ),
+    ("Mark the highlighted run to compare", "Overlay marked runs' curves (m)", "panel.toggle_mark"),
+    ("Unmark all runs", "Back to the run's own curves", "panel.clear_marks"),
+    ("Label the highlighted run", "Edit its label and note (l)", "panel.label"),
+    (
+        "Export the highlighted run's metrics",
+        "Write metrics.csv in the run (c)",
+        "panel.export_csv",
+    ),
+    ("Delete the highlighted run or checkpoint", "After a confirmation (Delete)", "panel.delete"),
     ("Run the queue", "Start the queue runner for waiting jobs (s in the queue)", "run_queue"),
     ("Show or hide the queue", "The jobs and their states", "toggle_queue"),
-    ("Clear ended jobs", "Remove done, failed, cancelled jobs (C in the queue)", "clear_jobs"),
+    (
+        "Clear ended jobs",
+        "Remove done, failed, cancelled jobs (C in the queue)",
+        "queue.clear_jobs",
+    ),
 ]
 
 

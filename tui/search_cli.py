@@ -47,29 +47,53 @@ def add_search_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="default")
     parser.add_argument("--trials", type=int, default=None, help="trials in all (default 20)")
-    parser.add_argument("--no-prune", dest="prune", action="store_false",
-                        help="train every trial to its last epoch")
-    parser.add_argument("--prune-after", type=int, default=5, metavar="N",
-                        help="trials completed before any is pruned (default 5)")
-    parser.add_argument("--prune-warmup", type=int, default=0, metavar="EPOCHS",
-                        help="epochs every trial trains before it may be pruned (default 0)")
+    parser.add_argument(
+        "--no-prune", dest="prune", action="store_false", help="train every trial to its last epoch"
+    )
+    parser.add_argument(
+        "--prune-after",
+        type=int,
+        default=5,
+        metavar="N",
+        help="trials completed before any is pruned (default 5)",
+    )
+    parser.add_argument(
+        "--prune-warmup",
+        type=int,
+        default=0,
+        metavar="EPOCHS",
+        help="epochs every trial trains before it may be pruned (default 0)",
+    )
     parser.add_argument("--sampler-seed", type=int, default=0, help="TPE's seed (default 0)")
     parser.add_argument("--name", default=None, help="the search folder's name after the time")
-    parser.add_argument("--resume", type=Path, default=None, metavar="SEARCH_DIR",
-                        help="continue the search in this folder (runs/sweeps/<name>)")
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="SEARCH_DIR",
+        help="continue the search in this folder (runs/sweeps/<name>)",
+    )
     add_common_options(parser)
     add_ray_option(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per event")
-    parser.add_argument("--detach", action="store_true",
-                        help="run the controller as a detached process (it outlives this "
-                        "terminal; output in SEARCH_DIR/controller.log)")
+    parser.add_argument(
+        "--detach",
+        action="store_true",
+        help="run the controller as a detached process (it outlives this "
+        "terminal; output in SEARCH_DIR/controller.log)",
+    )
     parser.add_argument("--daemonize", action="store_true", help=argparse.SUPPRESS)
     group = parser.add_argument_group("space (LOW..HIGH[:log], A,B,C, or one value)")
     for spec in fields(TrainConfig):
         if spec.name == "device":
             continue
-        group.add_argument("--" + spec.name.replace("_", "-"), dest=f"space_{spec.name}",
-                           default=None, metavar="VALUES", help=spec.metadata.get("help", ""))
+        group.add_argument(
+            "--" + spec.name.replace("_", "-"),
+            dest=f"space_{spec.name}",
+            default=None,
+            metavar="VALUES",
+            help=spec.metadata.get("help", ""),
+        )
     return parser
 
 
@@ -188,8 +212,9 @@ def _follow(args: argparse.Namespace, search: Any, signals: InterruptOnSignals) 
             elif isinstance(event, TrialEvent) and isinstance(event.event, EpochEnd):
                 epoch = event.event
                 val = "" if epoch.val_accuracy is None else f" val {100 * epoch.val_accuracy:.2f}%"
-                print(f"  trial {event.number} epoch {epoch.epoch}:{val}", file=sys.stderr,
-                      flush=True)
+                print(
+                    f"  trial {event.number} epoch {epoch.epoch}:{val}", file=sys.stderr, flush=True
+                )
             elif isinstance(event, TrialFinished):
                 _trial_line(event)
                 print(f"    {best_line(search.study) or 'best: none completed yet'}", flush=True)
@@ -201,8 +226,10 @@ def _follow(args: argparse.Namespace, search: Any, signals: InterruptOnSignals) 
                 print(f"results: {event.sweep_dir}/results.csv", flush=True)
     except KeyboardInterrupt:
         events.close()  # the trials stop after their batch, the table is written
-        print(f"{signals.describe()}; resume with: mnist-tui search --resume {search.sweep_dir}",
-              file=sys.stderr)
+        print(
+            f"{signals.describe()}; resume with: mnist-tui search --resume {search.sweep_dir}",
+            file=sys.stderr,
+        )
         return signals.status_or(EXIT_INTERRUPTED)
     except BrokenPipeError:  # `search | head`: stop as Ctrl-C does, main() ends quietly
         events.close()
@@ -217,14 +244,18 @@ def _started(search: Any, event: Any) -> None:
     verb = "resuming" if event.resumed else "search"
     prune = "median pruning" if search.spec.prune else "no pruning"
     line = f"{verb}: {event.trials} trials ({event.trials_done} done) over {space}; {prune}, x"
-    print(describe_executor(search.executor if search.executor.name == "ray" else None,
-                            line).removesuffix(", x"))
+    print(
+        describe_executor(
+            search.executor if search.executor.name == "ray" else None, line
+        ).removesuffix(", x")
+    )
     print(f"folder: {event.sweep_dir} (study: {event.study_path})", flush=True)
 
 
 def _trial_line(event: Any) -> None:
-    params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                      for k, v in event.params.items())
+    params = " ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in event.params.items()
+    )
     value = "" if event.value is None else f" val {100 * event.value:.2f}%"
     error = f" ({event.error})" if event.error else ""
     print(f"trial {event.number} {event.state}{value} {params}{error}", flush=True)

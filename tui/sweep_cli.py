@@ -150,8 +150,9 @@ def run_sweep_command(args: argparse.Namespace) -> int:
                 printer.show(event)
         except KeyboardInterrupt:
             csv_path, md_path = follower.cancel()
-            print(f"{signals.describe()}; results so far in {csv_path} and {md_path}",
-                  file=sys.stderr)
+            print(
+                f"{signals.describe()}; results so far in {csv_path} and {md_path}", file=sys.stderr
+            )
             return signals.status_or(EXIT_INTERRUPTED)
         except BrokenPipeError:  # `sweep | head`: no one reads on, the sweep ends as Ctrl-C
             follower.cancel()

@@ -18,6 +18,7 @@ from mlp_core.runs import (
     append_metrics,
     checkpoint_paths,
     create_run,
+    delete_checkpoint,
     delete_run,
     list_runs,
     load_run,
@@ -119,6 +120,15 @@ def test_checkpoint_paths_order_and_delete(tmp_path: Path) -> None:
     ]
     with pytest.raises(RunError):
         delete_run(tmp_path)  # not a run folder: refused
+    last = info.path / "checkpoints" / "last.safetensors"
+    with pytest.raises(RunError, match="is training"):
+        delete_checkpoint(last)  # this process holds the run's lock: it trains
+    with pytest.raises(RunError, match="is training"):
+        delete_run(info.path)
+    assert last.exists()
+    info.release()  # its process ended
+    delete_checkpoint(last)
+    assert not last.exists()
     delete_run(info.path)
     assert not info.path.exists()
 

@@ -166,6 +166,11 @@ async def test_panel_keys_evaluate_compare_label_export_delete_and_runs_table(
         assert app.query_one(ConfigForm).raw_values()["hidden"] == 24
 
 
+
+def _continues_from(form: ConfigForm) -> Path | None:
+    """The checkpoint the form's next Start continues from, or None."""
+    return form.start_from.checkpoint if form.start_from is not None else None
+
 @run_async
 async def test_fork_fills_the_form_records_the_parent_and_resume_continues(
     tmp_path: Path, tiny_dataset: Dataset
@@ -183,13 +188,13 @@ async def test_fork_fills_the_form_records_the_parent_and_resume_continues(
         # f: the form holds the checkpoint's config; Escape in the form leaves fork mode.
         await put_cursor(app, pilot, last)
         await pilot.press("f")
-        assert app.start_from == last
+        assert _continues_from(form) == last
         # A finished run of 2 epochs: as many more; unchanged, still a fork (never a resume).
         assert form.raw_values()["hidden"] == 24 and form.raw_values()["epochs"] == 4
         assert "forks" in _form_text(app, "#form-from")
         assert app.focused is form.field("lr")
         await pilot.press("escape")
-        assert app.start_from is None and not form.query_one("#form-from").display
+        assert _continues_from(form) is None and not form.query_one("#form-from").display
 
         # f again, change lr and epochs: the banner says fork, Start trains a new run.
         await put_cursor(app, pilot, last)
@@ -204,7 +209,7 @@ async def test_fork_fills_the_form_records_the_parent_and_resume_continues(
         assert str(form.query_one("#start").label) == "Fork"
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: app.run_state == "finished", timeout=60)
-        assert app.run_state == "finished" and app.start_from is None
+        assert app.run_state == "finished" and _continues_from(form) is None
         child = next(p.parent for p in runs_dir.glob("*/run.json") if p.parent != parent)
         info = json.loads((child / "run.json").read_text())
         assert info["parent"]["run"] == parent.name and info["parent"]["epoch"] == 2

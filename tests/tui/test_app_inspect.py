@@ -75,11 +75,19 @@ async def test_panel_keys_open_the_look_inside_screens(
 
 
 def test_the_palette_offers_each_look_inside_action() -> None:
-    from tui.app import MnistApp
-
     actions = {action for _title, _help, action in PALETTE_COMMANDS}
     for action in ("draw", "weights", "gradcheck", "training_figures"):
-        assert action in actions and callable(getattr(MnistApp, f"action_{action}"))
+        assert f"panel.{action}" in actions
+
+
+def test_every_palette_command_names_an_action_of_its_widget() -> None:
+    """`panel.evaluate` is CheckpointPanel.action_evaluate; a bare name is the app's."""
+    from tui.app import PALETTE_TARGETS, MnistApp
+
+    for _title, _help, action in PALETTE_COMMANDS:
+        where, _, name = action.rpartition(".")
+        owner = PALETTE_TARGETS[where] if where else MnistApp
+        assert callable(getattr(owner, f"action_{name}", None)), action
 
 
 @run_async

@@ -85,8 +85,8 @@ async def test_a_live_run_started_elsewhere_is_followed_and_a_kill_shows_within_
         await wait_until(pilot, lambda: len(table.rows_by_epoch) > seen, timeout=30)
         assert app.is_training and app.run_state.startswith("training")
         await wait_until(pilot, lambda: "img/s" in app.query_one(EpochProgress).text)
-        app.selected_run, app.selected_checkpoint = run_dir, None
-        app.action_delete()  # a live run's folder is never deleted
+        panel.select_run(run_dir)
+        panel.action_delete()  # a live run's folder is never deleted
         await pilot.pause()
         assert any("That run is training" in n.message for n in app._notifications)
 

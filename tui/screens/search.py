@@ -126,9 +126,7 @@ class SearchScreen(ModalScreen["Path | None"]):
                 yield Button("Cancel", id="search-cancel", compact=True)
                 yield Button("Start", id="search-start", variant="primary", compact=True)
 
-    def _row(
-        self, name: str, label: str, value: str, placeholder: str = ""
-    ) -> ComposeResult:
+    def _row(self, name: str, label: str, value: str, placeholder: str = "") -> ComposeResult:
         with Horizontal(classes="search-row"):
             yield Label(label)
             yield Input(value, placeholder=placeholder, id=f"search-{name}", compact=True)
@@ -193,8 +191,11 @@ class SearchScreen(ModalScreen["Path | None"]):
             return
         self.query_one("#search-start", Button).disabled = True
         self.query_one("#reason-space", Static).update("creating the study…")
-        self._launch(self.space_options(), int(self.text("trials")),
-                     self.query_one("#search-prune", Checkbox).value)
+        self._launch(
+            self.space_options(),
+            int(self.text("trials")),
+            self.query_one("#search-prune", Checkbox).value,
+        )
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="search-launch")
     def _launch(self, options: dict[str, str], trials: int, prune: bool) -> Path:
@@ -212,8 +213,11 @@ class SearchScreen(ModalScreen["Path | None"]):
         elif event.state == WorkerState.ERROR:
             error = event.worker.error
             expected = ("SearchError", "ConfigError", "DatasetError", "ExecutorError")
-            reason = str(error) if type(error).__name__ in expected or isinstance(
-                error, OSError) else f"{type(error).__name__}: {error}"
+            reason = (
+                str(error)
+                if type(error).__name__ in expected or isinstance(error, OSError)
+                else f"{type(error).__name__}: {error}"
+            )
             self.query_one("#reason-space", Static).update(f"cannot start: {reason}")
             self.query_one("#search-start", Button).disabled = False
 

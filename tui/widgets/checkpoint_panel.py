@@ -1,15 +1,17 @@
 """The checkpoint panel: the runs in the runs directory, newest first, each with its checkpoints,
-and the details of the one under the cursor.
+the details of the one under the cursor, and the keys that act on it.
 
 The panel reads the disk in a thread worker (`tui.catalog`), keeps the tree's expanded runs and
 cursor across rescans, and rescans by itself when the runs directory changes (a checkpoint saved
 by this app or by another process). It tells the app what the cursor is on with `Highlighted`
 and what the user chose (Enter) with `Selected`; it never reaches into other widgets.
 
-Runs can be marked for comparison (`m`): marks show in the tree in the colour the charts give
-that run, and `MarksChanged` tells the app. The other keys of the panel (evaluate, fork,
-resume, label, CSV, delete, digits) are the app's actions, bound here so that the Footer shows
-them while the panel has the focus.
+The panel owns the actions on what its cursor is on (as Textual's own widgets own theirs):
+evaluate, digits, draw, units, gradcheck and training figures open their screens; label, CSV
+and delete act on the run folder (`mlp_core.runs`); marks (`m`) show in the tree in the colour
+the charts give that run. What needs other widgets goes up as a message, for the app to act
+on: `MarksChanged` (the charts overlay the marked runs), `ContinueFrom` (fork or resume: the
+form is filled) and `Deleted` (what Start continues from may be gone).
 """
 
 from __future__ import annotations
@@ -30,154 +32,17 @@ from textual.widgets import Label, Static, Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import Worker, WorkerState
 
-from mlp_core.text import printable
-from tui.catalog import (
-    CheckpointEntry,
-    RunEntry,
-    RunJsonCache,
-    human_size,
-    runs_signature,
-    scan_runs,
-)
+from mlp_core.config import ConfigError, TrainConfig
+from tui.catalog import CheckpointEntry, RunEntry, RunJsonCache, runs_signature, scan_runs
 from tui.colours import colours_for
-from tui.format import number, percent, run_started
+from tui.widgets.run_labels import checkpoint_details, checkpoint_label, run_details, run_label
+from tui.widgets.start_from import StartFrom
 
-STATUS_STYLE = {
-    "running": "bold green",
-    "finished": "green",
-    "stopped": "yellow",
-    "interrupted": "yellow",
-    "diverged": "red",
-    "failed": "red",
-}
+#: The checkpoint an action on a whole run uses: its best, else its last, else the newest.
+KIND_ORDER = {"best": 0, "last": 1, "epoch": 2}
 
-
-def _when(name: str) -> str:
-    """'20261127-221530-h1024...' -> '11-27 22:15' (the run's start, from its name)."""
-    return run_started(name) or name[:11]
-
-
-#: Run statuses as the tree shows them (short: the panel is narrow).
-STATUS_WORD = {"finished": "done", "interrupted": "interr."}
-
-
-#: A run's label in its panel row is cut to this many characters (the details show it whole).
-LABEL_WIDTH = 16
-
-
-def run_label(entry: RunEntry, live: bool, mark: str | None = None) -> Text:
-    """``◆ 98.1% done 11-27 22:15 wide h1024 lr0.05`` (best validation accuracy, or test).
-
-    The accuracy and the status come first: a long label or a narrow panel cuts the end of
-    the row, never them. A label is shown printable (terminal escapes made visible) and cut.
-    mark: the colour of the run in the compared charts, when it is marked.
-    """
-    if entry.error is not None:
-        return Text.assemble((entry.name, "red"), (" unreadable", "bold red"))
-    config = entry.config
-    summary = f"h{config.get('hidden', '?')} lr{config.get('lr', 0):g}" if config else "?"
-    best = entry.best or {}
-    accuracy = number(best.get("val_accuracy", best.get("test_accuracy")))
-    status = "live" if live else entry.status
-    label = printable(entry.label or "")
-    if len(label) > LABEL_WIDTH:
-        label = label[: LABEL_WIDTH - 1] + "…"
-    return Text.assemble(
-        ("◆ " if mark else "", f"bold {mark}" if mark else ""),
-        ("" if accuracy is None else f"{100 * accuracy:.1f}% ", "bold"),
-        (STATUS_WORD.get(status, status), STATUS_STYLE.get("running" if live else status, "")),
-        " ",
-        (_when(entry.name), "dim"),
-        " ",
-        (f"{label} " if label else "", "bold italic"),
-        ("⑂" if entry.parent else "", "cyan"),
-        summary,
-    )
-
-
-def _points(value: float | None) -> str:
-    """An accuracy in percent without the sign (the tree has no room for it)."""
-    return " " + percent(value, sign=False)
-
-
-def checkpoint_label(entry: CheckpointEntry) -> Text:
-    """``best e7   val  98.12 test  98.05 ★``."""
-    if entry.error is not None:
-        return Text.assemble((entry.path.name, "red"), (" unreadable", "bold red"))
-    return Text.assemble(
-        (f"{entry.kind:<5}", "bold" if entry.kind == "best" else ""),
-        f"e{entry.epoch:<3} ",
-        ("val", "dim"),
-        _points(entry.val_accuracy),
-        (" test", "dim"),
-        _points(entry.test_accuracy),
-        (" ★" if entry.is_best else "", "bold yellow"),
-    )
-
-
-def _value(key: str, value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float) and "accuracy" in key:
-        return percent(value)
-    if isinstance(value, float):
-        return f"{value:.4g}" if key == "lr" else f"{value:.4f}"
-    return str(value)
-
-
-def _config_lines(config: dict[str, Any]) -> list[str]:
-    return [
-        f"  {name:<14} {value:g}" if isinstance(value, float) else f"  {name:<14} {value}"
-        for name, value in config.items()
-    ]
-
-
-def run_details(entry: RunEntry) -> Text:
-    if entry.error is not None:
-        return Text.assemble(("unreadable run\n", "bold red"), f"{entry.path}\n{entry.error}")
-    best = entry.best
-    lines = [
-        entry.name,
-        f"status   {entry.status}" + (f" ({entry.run_error})" if entry.run_error else ""),
-        f"created  {entry.created}",
-        f"device   {entry.device}",
-        f"data     {entry.dataset}",
-        f"epochs   {len(entry.metrics)} of {entry.config.get('epochs', '?')}",
-    ]
-    if best:
-        lines.append(
-            f"best     epoch {best.get('epoch')}: val {percent(best.get('val_accuracy'))}, "
-            f"test {percent(best.get('test_accuracy'))}"
-        )
-    if entry.label:
-        lines.insert(1, f"label    {printable(entry.label)}")
-    if entry.note:
-        lines.insert(2 if entry.label else 1, f"note     {printable(entry.note)}")
-    if entry.parent:
-        lines.append(entry.lineage or f"forked from {entry.parent.get('run')}")
-    lines += ["config", *_config_lines(entry.config)]
-    return Text("\n".join(lines))
-
-
-def checkpoint_details(entry: CheckpointEntry) -> Text:
-    if entry.error is not None:
-        return Text.assemble(
-            ("unreadable checkpoint\n", "bold red"), f"{entry.path}\n{entry.error}"
-        )
-    metrics = entry.metrics
-    lines = [
-        entry.path.parent.parent.name,
-        f"file     {entry.path.name}",
-        f"kind     {entry.kind}" + ("  ★ (the best epoch)" if entry.is_best else ""),
-        f"epoch    {entry.epoch}",
-        f"saved    {entry.created}",
-        f"size     {human_size(entry.size)}",
-        "metrics",
-    ]
-    for key in ("train_loss", "val_loss", "val_accuracy", "test_loss", "test_accuracy", "lr"):
-        lines.append(f"  {key:<14} {_value(key, metrics.get(key))}")
-    lines += ["config", *_config_lines(entry.config)]
-    return Text("\n".join(lines))
+#: What an action says when the cursor is on nothing it can act on.
+HIGHLIGHT_FIRST = "Highlight a run or a checkpoint in the panel first (ctrl+o)."
 
 
 class CheckpointPanel(Vertical):
@@ -213,20 +78,36 @@ class CheckpointPanel(Vertical):
             super().__init__()
             self.marked = marked
 
+    class ContinueFrom(Message):
+        """Fork (`f`) or resume (`r`): fill the form with `config` to continue from `start`."""
+
+        def __init__(self, start: StartFrom, config: TrainConfig) -> None:
+            super().__init__()
+            self.start = start
+            self.config = config
+
+    class Deleted(Message):
+        """A run (checkpoint_path None) or one of its checkpoints was deleted."""
+
+        def __init__(self, run_path: Path, checkpoint_path: Path | None) -> None:
+            super().__init__()
+            self.run_path = run_path
+            self.checkpoint_path = checkpoint_path
+
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("e", "app.evaluate", "Eval", tooltip="Evaluate the checkpoint on the test set"),
-        Binding("f", "app.fork", "Fork", tooltip="Fill the form from the checkpoint to fork it"),
-        Binding("r", "app.resume", "Resume", tooltip="Fill the form to resume for more epochs"),
+        Binding("e", "evaluate", "Eval", tooltip="Evaluate the checkpoint on the test set"),
+        Binding("f", "fork", "Fork", tooltip="Fill the form from the checkpoint to fork it"),
+        Binding("r", "resume", "Resume", tooltip="Fill the form to resume for more epochs"),
         Binding("m", "toggle_mark", "Mark", tooltip="Mark the run to compare its curves"),
-        Binding("l", "app.label", "Label", tooltip="Label and note of the run"),
-        Binding("c", "app.export_csv", "CSV", tooltip="Export the run's metrics as CSV"),
-        Binding("delete", "app.delete", "Delete", tooltip="Delete the run or checkpoint"),
-        Binding("d", "app.digits", "Digits", show=False, tooltip="Page through the data set"),
-        # Look inside the network (tui/app_inspect.py).
-        Binding("p", "app.draw", "Draw", show=False, tooltip="Draw a digit to classify"),
-        Binding("w", "app.weights", "Units", show=False, tooltip="Hidden units' weights"),
-        Binding("g", "app.gradcheck", "Gradcheck", show=False, tooltip="Check the gradients"),
-        Binding("t", "app.training_figures", "Figures", show=False, tooltip="Training figures"),
+        Binding("l", "label", "Label", tooltip="Label and note of the run"),
+        Binding("c", "export_csv", "CSV", tooltip="Export the run's metrics as CSV"),
+        Binding("delete", "delete", "Delete", tooltip="Delete the run or checkpoint"),
+        Binding("d", "digits", "Digits", show=False, tooltip="Page through the data set"),
+        # Look inside the network.
+        Binding("p", "draw", "Draw", show=False, tooltip="Draw a digit to classify"),
+        Binding("w", "weights", "Units", show=False, tooltip="Hidden units' weights"),
+        Binding("g", "gradcheck", "Gradcheck", show=False, tooltip="Check the gradients"),
+        Binding("t", "training_figures", "Figures", show=False, tooltip="Training figures"),
     ]
     #: The panel's keys in a line under it (the Footer has no room for them at 80 columns).
     KEYS_HINT = "e eval  f fork  r resume  m mark  l label  c csv  Del delete  d digits"
@@ -234,9 +115,21 @@ class CheckpointPanel(Vertical):
     #: Seconds between two updates of the live run's checkpoints (each re-lays out the tree).
     LIVE_INTERVAL = 0.5
 
-    def __init__(self, runs_dir: Path, *, id: str | None = None) -> None:
+    def __init__(
+        self,
+        runs_dir: Path,
+        data_dir: Path | None = None,
+        device: str = "auto",
+        *,
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.runs_dir = runs_dir
+        #: What the screens the panel opens read the data set from and evaluate on.
+        self.data_dir = data_dir
+        self.device = device
+        #: The data set once the app has loaded it (the screens then need not read it again).
+        self.dataset: Any = None
         self.runs: list[RunEntry] = []
         #: The run being trained in this app, marked "live".
         self.live_run: Path | None = None
@@ -277,6 +170,10 @@ class CheckpointPanel(Vertical):
         self.set_interval(interval, self._poll)
 
     # -- reading the disk ---------------------------------------------------------------
+
+    def action_rescan(self) -> None:
+        """Read the runs directory again (the palette's command)."""
+        self.rescan()
 
     def rescan(self) -> None:
         """Read the runs directory again (soon: several calls in a row make one scan)."""
@@ -413,6 +310,11 @@ class CheckpointPanel(Vertical):
     def run_entry(self, path: Path) -> RunEntry | None:
         return next((run for run in self.runs if run.path == path), None)
 
+    def checkpoint_entry(self, path: Path) -> CheckpointEntry | None:
+        """The checkpoint file `path` as the last scan read it, or None."""
+        run = self.run_entry(path.parent.parent)
+        return next((c for c in run.checkpoints if c.path == path), None) if run else None
+
     def _label(self, entry: RunEntry) -> Text:
         live = self.live_run is not None and entry.path == self.live_run
         mark = None
@@ -437,7 +339,8 @@ class CheckpointPanel(Vertical):
         self._relabel_runs()
         self.post_message(self.MarksChanged(list(self.marked)))
 
-    def clear_marks(self) -> None:
+    def action_clear_marks(self) -> None:
+        """Unmark every run: the charts show the run on screen again."""
         if self.marked:
             self.marked = []
             self._relabel_runs()
@@ -464,6 +367,203 @@ class CheckpointPanel(Vertical):
     def mark_live(self, run_path: Path | None) -> None:
         """Mark the run being trained (None when training ends) and read the disk again."""
         self.live_run = run_path
+        self.rescan()
+
+    # -- what the cursor is on ---------------------------------------------------------
+
+    def cursor_paths(self) -> tuple[Path | None, Path | None]:
+        """The run and the checkpoint (None on a run's own row) under the cursor."""
+        node = self.tree.cursor_node
+        return self._paths(node.data if node is not None else None)
+
+    def target_checkpoint(self) -> CheckpointEntry | None:
+        """The highlighted checkpoint, or the highlighted run's best (else last) one; None,
+        said why, where there is none."""
+        node = self.tree.cursor_node
+        data = node.data if node is not None else None
+        if isinstance(data, CheckpointEntry):
+            entry: CheckpointEntry | None = data
+        elif isinstance(data, RunEntry):
+            readable = [c for c in data.checkpoints if c.error is None]
+            entry = min(readable, key=lambda c: KIND_ORDER.get(c.kind, 3), default=None)
+            if entry is None:
+                self.notify(f"{data.name} has no readable checkpoint.")
+                return None
+        else:
+            self.notify(HIGHLIGHT_FIRST)
+            return None
+        if entry is not None and not entry.path.exists():  # deleted since the last scan
+            self.notify("That checkpoint is gone; the panel reads the disk again.")
+            self.rescan()
+            return None
+        return entry
+
+    def target_run(self) -> Path | None:
+        """The highlighted run (or the run of the highlighted checkpoint); None, said why."""
+        run_path, _ = self.cursor_paths()
+        if run_path is None:
+            self.notify("Highlight a run in the panel first (ctrl+o).")
+        return run_path
+
+    def continuing(self, entry: CheckpointEntry, forking: bool) -> StartFrom | None:
+        """What Start would continue from with `entry` (None, said why, where it cannot)."""
+        if entry.error is not None:
+            self.notify(f"{entry.path.name}: {entry.error}", severity="error")
+            return None
+        try:
+            parent = TrainConfig.from_dict(entry.config)
+        except (ConfigError, TypeError) as exc:
+            self.notify(f"{entry.path.name}: config not readable ({exc})", severity="error")
+            return None
+        run = self.run_entry(entry.path.parent.parent)
+        latest = bool(run and run.metrics) and run.metrics[-1].get("epoch") == entry.epoch
+        return StartFrom(entry.path, entry.epoch or 0, parent, latest, forking)
+
+    # -- the keys: look inside --------------------------------------------------------
+
+    def action_evaluate(self) -> None:
+        """Evaluate the highlighted checkpoint (a run: its best) on the test set."""
+        from tui.screens.evaluate import EvaluateScreen
+
+        entry = self.target_checkpoint()
+        if entry is not None:
+            screen = EvaluateScreen(entry.path, self.data_dir, self.device, dataset=self.dataset)
+            self.app.push_screen(screen)
+
+    def action_digits(self) -> None:
+        """Page through the training and test digits."""
+        from tui.screens.digits import DigitsScreen
+
+        self.app.push_screen(DigitsScreen(self.data_dir, dataset=self.dataset))
+
+    def action_draw(self) -> None:
+        """Draw a digit and see the highlighted checkpoint (a run: its best) classify it."""
+        from tui.screens.draw import DrawScreen
+
+        entry = self.target_checkpoint()
+        if entry is not None:
+            self.app.push_screen(DrawScreen(entry.path, self.data_dir, dataset=self.dataset))
+
+    def action_weights(self) -> None:
+        """The hidden units' incoming weights as images, sortable; Enter shows one large."""
+        from tui.screens.weights import WeightsScreen
+
+        entry = self.target_checkpoint()
+        if entry is not None:
+            self.app.push_screen(WeightsScreen(entry.path, self.data_dir, dataset=self.dataset))
+
+    def action_gradcheck(self) -> None:
+        """Check the hand-written gradients at the checkpoint's weights (finite differences,
+        autograd), as `mnist-tui gradcheck` does."""
+        from tui.screens.gradcheck import GradcheckScreen
+
+        entry = self.target_checkpoint()
+        if entry is not None:
+            screen = GradcheckScreen(entry.path, self.data_dir, dataset=self.dataset)
+            self.app.push_screen(screen)
+
+    def action_training_figures(self) -> None:
+        """Chart the run's gradient norms, update/weight ratios and dead units per epoch."""
+        from tui.screens.training_figures import TrainingFiguresScreen
+
+        run = self.target_run()
+        if run is not None:
+            self.app.push_screen(TrainingFiguresScreen(run))
+
+    # -- the keys: fork and resume ------------------------------------------------------
+
+    def action_fork(self) -> None:
+        """Fill the form from the checkpoint's config; Start then trains a new run from it."""
+        self._continue_from(resume=False)
+
+    def action_resume(self) -> None:
+        """Fill the form to continue the checkpoint's run for more epochs."""
+        self._continue_from(resume=True)
+
+    def _continue_from(self, resume: bool) -> None:
+        entry = self.target_checkpoint()
+        start = self.continuing(entry, forking=not resume) if entry is not None else None
+        if start is None:
+            return
+        config = start.parent
+        if start.epoch >= config.epochs:  # the run ended there: as many epochs again
+            config = dataclasses.replace(config, epochs=start.epoch + config.epochs)
+        self.post_message(self.ContinueFrom(start, config))
+
+    # -- the keys: tidy -----------------------------------------------------------------
+
+    def action_label(self) -> None:
+        """Edit the highlighted run's label and note."""
+        from tui.screens.run_notes import RunNotesScreen
+
+        run = self.target_run()
+        if run is None:
+            return
+
+        def saved(info: Any) -> None:
+            if info is not None:
+                self.rescan()
+                self.notify(f"{run.name}: label {info.label!r} saved" if info.label else "saved")
+
+        self.app.push_screen(RunNotesScreen(run), saved)
+
+    def action_export_csv(self) -> None:
+        """Write the highlighted run's metrics as CSV beside its metrics log."""
+        from mlp_core.export import export_metrics_csv
+        from mlp_core.runs import RunError
+
+        run = self.target_run()
+        if run is None:
+            return
+        try:
+            path = export_metrics_csv(run)
+        except RunError as exc:
+            self.notify(str(exc), title="Export failed", severity="error")
+            return
+        self.notify(str(path), title="Metrics written as CSV", timeout=10)
+
+    def action_delete(self) -> None:
+        """Delete the highlighted checkpoint, or run, after a confirmation."""
+        from tui.screens.confirm import ConfirmScreen
+
+        run, checkpoint = self.cursor_paths()
+        if run is None:
+            self.notify(HIGHLIGHT_FIRST)
+            return
+        if self._training(run):
+            self.notify("That run is training: stop it first (ctrl+s).", severity="warning")
+            return
+        if checkpoint is not None:
+            question = f"Delete the checkpoint {checkpoint.name} of {run.name}?"
+        else:
+            question = f"Delete the run {run.name} with all its checkpoints and metrics?"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._delete(run, checkpoint)
+
+        self.app.push_screen(ConfirmScreen(question, title="Delete"), answered)
+
+    def _training(self, run: Path) -> bool:
+        """Whether the run is followed live here or was judged running at the last scan. (A
+        run that began since is refused too: `mlp_core.runs` never deletes a run whose
+        process holds its lock.)"""
+        entry = self.run_entry(run)
+        return run == self.live_run or (entry is not None and entry.status == "running")
+
+    def _delete(self, run: Path, checkpoint: Path | None) -> None:
+        from mlp_core.runs import RunError, delete_checkpoint, delete_run
+
+        try:
+            if checkpoint is not None:
+                delete_checkpoint(checkpoint)
+            else:
+                delete_run(run)
+        except RunError as exc:  # it began training while the question was asked, say
+            self.notify(str(exc), title="Not deleted", severity="error")
+            return
+        self.notify(f"{(checkpoint or run).name} deleted")
+        self.post_message(self.Deleted(run, checkpoint))
         self.rescan()
 
     # -- cursor and choice ---------------------------------------------------------------

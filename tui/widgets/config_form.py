@@ -11,14 +11,16 @@ fills the form.
 A number field (and the device) also takes a comma-separated list, `128,256,512`: the form is
 then a grid for the queue (every combination, `grid_configs`), its size shown under the
 buttons; Start refuses a list and says why. A list of devices (`cuda:0,cuda:1`) runs queued
-jobs side by side, one per device. The app can say on top of the form that Start continues
-from a checkpoint (`set_start_from`); Escape in the form cancels that.
+jobs side by side, one per device. The form keeps what Start continues from, a checkpoint the
+panel's fork or resume chose (`continue_from`, `tui.widgets.start_from`), and says on top what
+Start will do with it as the fields change; Escape in the form drops it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import Any, ClassVar
 
 from textual import on
@@ -34,6 +36,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from mlp_core.config import PRESETS, ConfigError, TrainConfig
 from tui.widgets.field_input import FieldInput
+from tui.widgets.start_from import StartFrom, describe
 
 #: Short labels for the form (the field name is used for any field not listed).
 LABELS = {
@@ -202,7 +205,7 @@ class ConfigForm(VerticalScroll):
     can_focus = False
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.new_run", "New run", show=False),
+        Binding("escape", "new_run", "New run", show=False),
         # Priority, so the App moves the focus when it reads the key, before it routes the
         # next keys of a burst: `tab ctrl+u 4` clears and fills the next field, not this one
         # (a plain tab binding runs after bubbling up, when those keys have gone here).
@@ -222,6 +225,8 @@ class ConfigForm(VerticalScroll):
         self.cpu_only = False
         #: ``grid: 4 runs (hidden × lr) · ...`` while a field holds a list, else "".
         self.grid_text = ""
+        #: The checkpoint the next Start continues from (fork or resume), or None: a new run.
+        self.start_from: StartFrom | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="form-from")  # what Start continues from, on top: seen first
@@ -359,6 +364,7 @@ class ConfigForm(VerticalScroll):
             preset = self._matching_preset(config)
             self.query_one("#preset", Select).value = preset or Select.NULL
         self.revalidate()
+        self._show_start_from()
         self.post_message(self.Changed())
 
     def _set_value(self, name: str, value: Any) -> None:
@@ -394,10 +400,50 @@ class ConfigForm(VerticalScroll):
         self.query_one("#start", Button).disabled = training
         self.query_one("#stop", Button).disabled = not training
 
-    def set_start_from(self, text: str | None, button: str = "Start") -> None:
-        """Say on top of the form what Start continues from (None: a new run)."""
+    # -- what Start continues from ---------------------------------------------------
+
+    def continue_from(self, start: StartFrom, config: TrainConfig | None = None) -> None:
+        """Start continues from `start` from now on (filled with `config`, where given)."""
+        self.start_from = start
+        if config is not None:
+            self.fill(config, keep_device=True)  # its Changed message shows the banner
+        self._show_start_from()
+
+    def take_start_from(self) -> StartFrom | None:
+        """What this Start continues from; the next one makes a new run again."""
+        start, self.start_from = self.start_from, None
+        self._show_start_from()
+        return start
+
+    def forget_start_from(self, run_path: Path, checkpoint: Path | None) -> None:
+        """The run (checkpoint None) or the checkpoint was deleted: Start makes a new run if
+        it continued from there."""
+        start = self.start_from
+        if (
+            start is not None
+            and start.run_path == run_path
+            and checkpoint in (None, start.checkpoint)
+        ):
+            self.action_new_run()
+
+    def action_new_run(self) -> None:
+        """Leave fork/resume: Start makes a new run from scratch again."""
+        if self.start_from is not None:
+            self.start_from = None
+            self._show_start_from()
+            self.notify("Start trains a new run from scratch.")
+
+    def _show_start_from(self) -> None:
+        """Say on top of the form what Start continues from, and whether it resumes or forks."""
+        text, button = "", "Start"
+        if self.start_from is not None:
+            try:
+                config: TrainConfig | None = self.config()
+            except ConfigError:
+                config = None
+            text, button = describe(self.start_from, config)
         banner = self.query_one("#form-from", Static)
-        banner.update(text or "")
+        banner.update(text)
         banner.display = bool(text)
         self.query_one("#start", Button).label = button
 
@@ -450,6 +496,7 @@ class ConfigForm(VerticalScroll):
         ):
             self.revalidate()
             self._clear_preset_if_changed()
+            self._show_start_from()
             self.post_message(self.Changed())
 
     def _clear_preset_if_changed(self) -> None:

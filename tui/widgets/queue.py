@@ -44,6 +44,7 @@ from tui.widgets.queue_search import (
 )
 
 if TYPE_CHECKING:
+    from mlp_core.config import TrainConfig
     from mlp_core.jobqueue import Job
     from mlp_core.search_status import SearchStatus
 
@@ -318,6 +319,25 @@ class QueueView(DataTable):
 
     def action_run_queue(self) -> None:
         self.post_message(self.RunRequested())
+
+    def add(self, configs: list[TrainConfig], devices: list[str]) -> None:
+        """Queue a job for each config (its file in the queue folder), show the queue, and
+        start a runner on `devices` to run them."""
+        from mlp_core.jobqueue import enqueue
+
+        jobs = enqueue(self.runs_dir, configs)
+        self.notify(f"{len(jobs)} job(s) queued")
+        self.display = True
+        self.start_runner(devices)
+
+    @work(thread=True, exit_on_error=False, group="runner")
+    def start_runner(self, devices: list[str]) -> None:
+        """Start the queue runner (a process of its own, `mlp_core.jobqueue`) unless one
+        holds the queue already; it exits when the queue is empty."""
+        from mlp_core.jobqueue import ensure_runner
+
+        ensure_runner(self.runs_dir, devices, data_dir=self.data_dir)
+        self.app.call_from_thread(self.reload)
 
     def action_search(self) -> None:
         """Open the Search screen; a search started there is shown here as it runs."""
