@@ -40,7 +40,7 @@ import torch
 from machine import cpu_model  # bench/machine.py: scripts run from bench/ on sys.path
 from torch import nn
 
-from data.loader import Split, Splits, make_splits, num_batches
+from data.loader import Split, Splits, background, make_splits, num_batches
 from data.mnist import load_dataset
 from mlp_core.config import PRESETS, TrainConfig
 from mlp_core.device import synchronize
@@ -94,6 +94,7 @@ class Ours:
     def __init__(self, config: TrainConfig, train: Split, device: torch.device) -> None:
         model = MLP.create(config.hidden, config.init, torch.Generator().manual_seed(SEED), device)
         model.compute_dtype = compute_dtype(config.precision)
+        model.blank_input = background(config.standardize) if device.type == "cpu" else None
         self.precision, self.device = config.precision, device
         self.run = _BenchRun(
             config=config,

@@ -4,9 +4,10 @@
     .venv/bin/python bench/profile_step.py --precision bf16     # its products in bf16
     .venv/bin/python bench/profile_step.py --preset lab --hidden 1024 --batch 128
 
-Steps on random data of MNIST's shape (the split's content does not change the kernels' cost
-once the init is realistic), one torch thread unless --threads: the gathers, the products, the
-casts, the elementwise kernels and the optimizer's update, each aten op's self time per step.
+Steps on the bundled MNIST's training images, as the trainer sees them (standardised when the
+preset is, the first layer skipping the batch's blank pixels: their share sets the products'
+cost), one torch thread unless --threads: the gathers, the products, the casts, the
+elementwise kernels and the optimizer's update, each aten op's self time per step.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ import torch
 from machine import cpu_model  # bench/machine.py: scripts run from bench/ on sys.path
 from torch.profiler import ProfilerActivity, profile
 
+from data.loader import background, make_splits
+from data.mnist import load_dataset
 from mlp_core.config import PRESETS
-from mlp_core.model import INPUT_SIZE, MLP, NUM_CLASSES
+from mlp_core.model import MLP
 from mlp_core.optim import SGD, can_fold, make_optimizer
 from mlp_core.precision import compute_dtype, cpu_bf16_flags
 from mlp_core.trainer import FOLDED
-
-TRAIN_IMAGES = 55_000
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -48,14 +49,17 @@ def main(argv: list[str] | None = None) -> None:
     gen = torch.Generator().manual_seed(0)
     model = MLP.create(config.hidden, config.init, gen, torch.device("cpu"))
     model.compute_dtype = compute_dtype(config.precision)
+    model.blank_input = background(config.standardize)  # as the trainer's CPU runs
     optimizer = make_optimizer(config, model.named_parameters())
-    images = torch.randn(TRAIN_IMAGES, INPUT_SIZE, generator=gen)
-    labels = torch.randint(0, NUM_CLASSES, (TRAIN_IMAGES,), generator=gen)
-    index = torch.randperm(TRAIN_IMAGES, generator=gen)[: config.batch_size]
+    train = make_splits(load_dataset(None), 0, 0, config.standardize, torch.device("cpu")).train
+    images, labels = train.images, train.labels
+    batches = torch.randperm(len(labels), generator=gen).split(config.batch_size)
+    batch = iter(range(10**9))
 
     fold = can_fold(optimizer, model)  # as the trainer's step: updates folded where it can
 
     def step() -> None:
+        index = batches[next(batch) % (len(batches) - 1)]  # full batches, each in turn
         x, y = images.index_select(0, index), labels.index_select(0, index)
         if fold and isinstance(optimizer, SGD):
             folds = {name: optimizer.fold(name, config.lr) for name in FOLDED}

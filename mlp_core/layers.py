@@ -12,9 +12,18 @@ from collections.abc import Callable
 
 import torch
 
-#: An optimizer's update of one layer's weight, called with the layer's (x, grad_out) so that
+#: `add_gradient(target, beta, alpha)`: target ← β·target + α·dW, with dW this step's weight
+#: gradient, made inside the call (a product, never written out on its own); `target` has the
+#: weight's shape and layout.
+AddGradient = Callable[[torch.Tensor, float, float], None]
+
+#: An optimizer's update of one layer's weight, called with the layer's `AddGradient`, so that
 #: the product dW = grad_outᵀ x happens inside the update (see mlp_core/optim.py, "Folding").
-WeightFold = Callable[[torch.Tensor, torch.Tensor], None]
+WeightFold = Callable[[AddGradient], None]
+
+#: The first layer skips the input columns that are blank in every image of a batch only where
+#: at most this share of them is not: above it the gathers cost more than the products save.
+SKIP_BLANK_BELOW = 0.85
 
 
 def column_major(weight: torch.Tensor) -> torch.Tensor:
@@ -46,6 +55,10 @@ class Linear:
         # The first layer's input is the data: its gradient is never used, so skip the matmul.
         self.needs_input_grad = needs_input_grad
         self._x: torch.Tensor | None = None
+        #: This step's skipped blank columns (`forward` with `blank`), or None: every column.
+        self._skip: _BlankColumns | None = None
+        self._rows = torch.empty(0)  # the kept columns' weight rows, and their gradient's
+        self._rows_grad = torch.empty(0)
         # Low precision only: the weight cast for this step's products, and reusable buffers.
         self._low_weight: torch.Tensor | None = None
         self._low_cache: torch.Tensor | None = None
@@ -81,13 +94,26 @@ class Linear:
             raise ValueError(f"unknown init {init!r}")
         return cls(column_major(weight).to(device), bias.to(device), needs_input_grad)
 
-    def forward(self, x: torch.Tensor, compute_dtype: torch.dtype | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        compute_dtype: torch.dtype | None = None,
+        blank: float | None = None,
+    ) -> torch.Tensor:
         """x: (N, in) -> (N, out).
 
         compute_dtype (bf16, see mlp_core/precision.py): the product takes operands of that
         dtype and returns one; the float32 weight is cast into a buffer kept between steps (a
         fresh 3 MB tensor each step would cost page faults), which backward's dx reuses.
+
+        blank (the first layer, on the CPU): the value of a blank pixel. The columns of x that
+        hold it in every image of the batch are left out of the products (`_BlankColumns`).
         """
+        self._skip = None
+        if blank is not None and not self.needs_input_grad:
+            skip = _BlankColumns.of(x, blank)
+            if skip is not None:
+                return self._forward_kept(x, skip, compute_dtype)
         if compute_dtype is None or compute_dtype == self.weight.dtype:
             self._x, self._low_weight = x, None
             return torch.addmm(self.bias, x, self.weight.t())
@@ -95,6 +121,28 @@ class Linear:
         low.copy_(self.weight)
         self._x, self._low_weight = x.to(compute_dtype), low
         return torch.addmm(self.bias.to(compute_dtype), self._x, low.t())
+
+    def _forward_kept(
+        self, x: torch.Tensor, skip: _BlankColumns, compute_dtype: torch.dtype | None
+    ) -> torch.Tensor:
+        """The forward product over the kept columns only; the skipped ones, all `blank`,
+        add blank·(their weights' sum) to every row, a bias of this step."""
+        rows = skip.kept_rows(self.weight, self._row_buffer(self.weight.dtype))
+        bias = skip.bias(self.bias, self.weight)
+        self._skip, self._low_weight = skip, None
+        x_kept = x.index_select(1, skip.kept)
+        if compute_dtype is not None and compute_dtype != self.weight.dtype:
+            x_kept, bias = x_kept.to(compute_dtype), bias.to(compute_dtype)
+            rows = skip.head(self._grad_rows(compute_dtype)).copy_(rows)  # free until backward
+        self._x = x_kept
+        return torch.addmm(bias, x_kept, rows)
+
+    def _row_buffer(self, dtype: torch.dtype) -> torch.Tensor:
+        """A reusable (in, out) buffer for the kept rows of the transposed weight (a fresh
+        3 MB tensor each step costs page faults)."""
+        if self._rows.shape != self.weight.t().shape or self._rows.dtype != dtype:
+            self._rows = torch.empty(self.weight.t().shape, dtype=dtype, device=self.weight.device)
+        return self._rows
 
     def backward(
         self,
@@ -116,6 +164,9 @@ class Linear:
         float32 gradient, and db is summed in float32.
         """
         assert self._x is not None, "backward before forward"
+        if self._skip is not None:
+            self._backward_kept(self._skip, grad_out, fold, keep_gradient)
+            return None
         low = self._low_weight
         if low is None:
             torch.sum(grad_out, dim=0, out=self.grad_bias)
@@ -123,14 +174,45 @@ class Linear:
             if fold is None or keep_gradient:
                 _matmul_into(self.grad_weight, grad_out, self._x)
             if fold is not None:
-                fold(self._x, grad_out)
+                x = self._x
+                fold(lambda target, beta, alpha: _add_product(target, x, grad_out, beta, alpha))
             return grad_in
-        assert fold is None, "folded updates are float32 only"
         grad_low = grad_out.to(low.dtype)
         _matmul_into(self._low_grad, grad_low, self._x)
         self.grad_weight.copy_(self._low_grad)
         torch.sum(grad_out, dim=0, dtype=self.grad_bias.dtype, out=self.grad_bias)
-        return grad_low.mm(low) if self.needs_input_grad else None
+        grad_in = grad_low.mm(low) if self.needs_input_grad else None
+        if fold is not None:  # the product ran in low precision: the update reads its cast
+            grad = self.grad_weight
+            fold(lambda target, beta, alpha: _add_scaled(target, grad, beta, alpha))
+        return grad_in
+
+    def _backward_kept(
+        self,
+        skip: _BlankColumns,
+        grad_out: torch.Tensor,
+        fold: WeightFold | None,
+        keep_gradient: bool,
+    ) -> None:
+        """dW over the kept columns is one product, (x_kept)ᵀ g; a skipped column's is
+        blank·Σₙ g = blank·db, the same for each. Products in x_kept's dtype; db in float32."""
+        assert self._x is not None
+        torch.sum(grad_out, dim=0, dtype=self.grad_bias.dtype, out=self.grad_bias)
+        g = grad_out.to(self._x.dtype)
+        kept_grad = torch.mm(self._x.t(), g, out=skip.head(self._grad_rows(self._x.dtype)))
+        if kept_grad.dtype != self.grad_weight.dtype:  # into the forward's row buffer, free now
+            kept_grad = skip.head(self._row_buffer(self.grad_weight.dtype)).copy_(kept_grad)
+        if fold is None or keep_gradient:
+            skip.write(self.grad_weight, kept_grad, self.grad_bias)
+        if fold is not None:
+            grad_bias = self.grad_bias
+            fold(lambda target, beta, alpha: skip.add(target, kept_grad, grad_bias, beta, alpha))
+
+    def _grad_rows(self, dtype: torch.dtype) -> torch.Tensor:
+        if self._rows_grad.shape != self.weight.t().shape or self._rows_grad.dtype != dtype:
+            shape = self.weight.t().shape
+            self._rows_grad = torch.empty(shape, dtype=dtype, device=self.weight.device)
+        return self._rows_grad
 
     def _low_buffers(self, dtype: torch.dtype) -> torch.Tensor:
         """The weight's low-precision copy (and its gradient's), made once, in its layout."""
@@ -143,6 +225,94 @@ class Linear:
     def parameters(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(parameter, gradient) pairs, weight first."""
         return [(self.weight, self.grad_weight), (self.bias, self.grad_bias)]
+
+
+def _add_product(
+    target: torch.Tensor, x: torch.Tensor, g: torch.Tensor, beta: float, alpha: float
+) -> None:
+    """target ← β·target + α·gᵀx in one BLAS call, in target's memory (an (out, in) matrix,
+    either layout: transposed, a column-major target is the contiguous (in, out) = xᵀg)."""
+    if target.t().is_contiguous():
+        target.t().addmm_(x.t(), g, beta=beta, alpha=alpha)
+    else:
+        target.addmm_(g.t(), x, beta=beta, alpha=alpha)
+
+
+def _add_scaled(target: torch.Tensor, grad: torch.Tensor, beta: float, alpha: float) -> None:
+    """target ← β·target + α·grad, for a gradient already written out."""
+    if beta != 1.0:
+        target.mul_(beta)
+    target.add_(grad, alpha=alpha)
+
+
+class _BlankColumns:
+    """The input columns of one batch that are blank (the background pixel's value) in every
+    image, which the first layer leaves out of its products.
+
+    Why: MNIST's digits fill the middle of the frame, so a batch of 128 images leaves about a
+    third of the 784 pixels blank in all of them (the border, and the corners of the digits'
+    box). The products x Wᵀ and gᵀx are most of a step, and their cost is proportional to the
+    columns they span. A blank column j contributes blank·W[:, j] to every row of x Wᵀ (added
+    as a bias of this step: exactly zero without standardisation) and blank·Σₙ g to dW[:, j];
+    so the results are the dense ones up to the order of float additions (tests check it).
+    The weight's transpose is (in, out) contiguous (`column_major`): a column is a row there,
+    and the kept rows are gathered, updated and scattered whole.
+    """
+
+    def __init__(self, kept: torch.Tensor, skipped: torch.Tensor, blank: float) -> None:
+        self.kept = kept
+        self.skipped = skipped
+        self.blank = blank
+
+    @classmethod
+    def of(cls, x: torch.Tensor, blank: float) -> _BlankColumns | None:
+        """The blank columns of x, or None where too few are blank to gain (or x is on a GPU,
+        whose products are cheap and whose captured step wants fixed shapes)."""
+        if x.device.type != "cpu" or x.dim() != 2:
+            return None
+        # Blank in every image: its largest and its smallest value are the blank one.
+        blank_column = (x.amax(dim=0) == blank) & (x.amin(dim=0) == blank)
+        kept = (~blank_column).nonzero().squeeze(1)
+        if kept.numel() > SKIP_BLANK_BELOW * x.shape[1] or kept.numel() == 0:
+            return None
+        return cls(kept, blank_column.nonzero().squeeze(1), blank)
+
+    def head(self, buffer: torch.Tensor) -> torch.Tensor:
+        """The first len(kept) rows of an (in, out) buffer: room for the kept rows."""
+        return buffer[: self.kept.numel()]
+
+    def kept_rows(self, weight: torch.Tensor, buffer: torch.Tensor) -> torch.Tensor:
+        """The kept columns of the (out, in) weight as rows of its transpose, (kept, out)."""
+        return torch.index_select(weight.t(), 0, self.kept, out=self.head(buffer))
+
+    def bias(self, bias: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """This step's bias: b + blank·Σ over the skipped columns of W."""
+        if self.blank == 0.0:
+            return bias
+        skipped_sum = weight.t().index_select(0, self.skipped).sum(dim=0)
+        return torch.add(bias, skipped_sum, alpha=self.blank)
+
+    def write(self, grad: torch.Tensor, kept_grad: torch.Tensor, grad_bias: torch.Tensor) -> None:
+        """Fill the (out, in) gradient: the kept columns' product, blank·db in the others."""
+        rows = grad.t()
+        rows.index_copy_(0, self.kept, kept_grad)
+        rows.index_put_((self.skipped,), grad_bias * self.blank)  # one row, broadcast
+
+    def add(
+        self,
+        target: torch.Tensor,
+        kept_grad: torch.Tensor,
+        grad_bias: torch.Tensor,
+        beta: float,
+        alpha: float,
+    ) -> None:
+        """target ← β·target + α·dW (the `AddGradient` of a step that skipped columns)."""
+        if beta != 1.0:
+            target.mul_(beta)
+        rows = target.t()
+        rows.index_add_(0, self.kept, kept_grad, alpha=alpha)
+        if self.blank != 0.0:  # one row, broadcast (index_add_ of an expanded row: 4x slower)
+            rows.index_put_((self.skipped,), grad_bias * (alpha * self.blank), accumulate=True)
 
 
 def _matmul_into(out: torch.Tensor, grad_out: torch.Tensor, x: torch.Tensor) -> None:

@@ -36,6 +36,10 @@ class MLP:
         #: The dtype of the training step's matrix products (bf16), or None: the weights' own
         #: (see mlp_core/precision.py). Inference (`logits`) always runs on the float32 weights.
         self.compute_dtype: torch.dtype | None = None
+        #: The value of a blank pixel as the network sees it (`data.loader.background`), or
+        #: None. Where set, the training step's first layer leaves out the input columns blank
+        #: in the whole batch (on the CPU: mlp_core/layers.py, `_BlankColumns`).
+        self.blank_input: float | None = None
 
     @classmethod
     def create(
@@ -70,9 +74,11 @@ class MLP:
         """x: (N, 784) -> logits: (N, 10), on the weights as they are (inference: float32)."""
         return self._forward(x, None)
 
-    def _forward(self, x: torch.Tensor, compute_dtype: torch.dtype | None) -> torch.Tensor:
+    def _forward(
+        self, x: torch.Tensor, compute_dtype: torch.dtype | None, blank: float | None = None
+    ) -> torch.Tensor:
         """The logits, products in `compute_dtype`, returned in the weights' dtype."""
-        hidden = self.relu.forward(self.fc1.forward(x, compute_dtype))
+        hidden = self.relu.forward(self.fc1.forward(x, compute_dtype, blank))
         return self.fc2.forward(hidden, compute_dtype).to(self.fc2.weight.dtype)
 
     def loss_and_backward(
@@ -91,7 +97,8 @@ class MLP:
         gradients filled only when keep_gradients.
         """
         folds = folds or {}
-        loss = self.criterion.forward(self._forward(x, self.compute_dtype), labels)
+        logits = self._forward(x, self.compute_dtype, self.blank_input)
+        loss = self.criterion.forward(logits, labels)
         grad = self.fc2.backward(
             self.criterion.backward(grad_loss=1.0), folds.get("fc2.weight"), keep_gradients
         )

@@ -21,10 +21,12 @@ anyway, instead of writing dW and then reading it back for the update:
 The same values as PyTorch's SGD up to rounding (the tests check it), with the 3 MB gradient
 of the 784x1024 weight never written and 1-3 fewer passes over it. Measured at h=1024,
 batch 128, one thread (this project's Xeon): plain SGD 3.49 -> 3.15 ms a step, Nesterov with
-weight decay 4.65 -> 4.45 ms. Only where the backward runs eagerly in float32 (`can_fold`): a
-CUDA graph captures the backward once, with no learning rate in it, and bf16 products write a
-bf16 gradient that needs its cast anyway (an update straight from it gains nothing: tried, a
-mixed-dtype add_ makes the same float32 copy inside). A step whose gradient norms are measured
+weight decay 4.65 -> 4.45 ms. The layer decides how dW reaches the update (its `AddGradient`):
+one product into the target in float32; over the kept columns only where the first layer
+skips a batch's blank pixels (layers.py, `_BlankColumns`: the kept rows' product is added in,
+never the whole gradient written); from the cast gradient where bf16 products made it. Only on
+the CPU (`can_fold`): a CUDA graph captures the backward once, with no learning rate in it.
+A step whose gradient norms are measured
 (training_figures) computes dW once more, beside the folded update, so that folding never
 depends on when figures are taken: a run is the same run whether or not anyone watched it.
 """
@@ -38,7 +40,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from mlp_core.config import TrainConfig
-from mlp_core.layers import WeightFold
+from mlp_core.layers import AddGradient, WeightFold
 
 if TYPE_CHECKING:
     from mlp_core.model import MLP
@@ -64,25 +66,10 @@ def _add_into(out: list[torch.Tensor], a: list[torch.Tensor], b: list[torch.Tens
     return out
 
 
-def _add_product(
-    target: torch.Tensor, x: torch.Tensor, g: torch.Tensor, beta: float, alpha: float
-) -> None:
-    """target ← β·target + α·gᵀx in one BLAS call, in target's memory (an (out, in) matrix,
-    either layout: transposed, a column-major target is the contiguous (in, out) = xᵀg)."""
-    if target.t().is_contiguous():
-        target.t().addmm_(x.t(), g, beta=beta, alpha=alpha)
-    else:
-        target.addmm_(g.t(), x, beta=beta, alpha=alpha)
-
-
 def can_fold(optimizer: Optimizer, model: MLP) -> bool:
-    """Whether this run's steps fold the weights' updates into their products (module doc):
-    SGD, on the CPU, with float32 products."""
-    return (
-        isinstance(optimizer, SGD)
-        and model.fc1.weight.device.type == "cpu"
-        and model.compute_dtype in (None, model.fc1.weight.dtype)
-    )
+    """Whether this run's steps fold the weights' updates into their backward (module doc):
+    SGD, on the CPU."""
+    return isinstance(optimizer, SGD) and model.fc1.weight.device.type == "cpu"
 
 
 class SGD:
@@ -110,19 +97,19 @@ class SGD:
         param, scratch = self.params[index][1], self.scratch[index]
         mu, decay = self.momentum, self.weight_decay
         if not mu:
-            return lambda x, g: _add_product(param, x, g, beta=1 - lr * decay, alpha=-lr)
+            return lambda add_gradient: add_gradient(param, 1 - lr * decay, -lr)
         buf = self.state[f"{name}.momentum_buffer"]
 
-        def heavy_ball(x: torch.Tensor, g: torch.Tensor) -> None:
+        def heavy_ball(add_gradient: AddGradient) -> None:
             if decay:
                 buf.add_(param, alpha=decay / mu)  # b + (λ/μ)·p
-            _add_product(buf, x, g, beta=mu, alpha=1.0)  # b ← μ·b + λ·p + gᵀx
+            add_gradient(buf, mu, 1.0)  # b ← μ·b + λ·p + gᵀx
             param.add_(buf, alpha=-lr)
 
-        def nesterov(x: torch.Tensor, g: torch.Tensor) -> None:
+        def nesterov(add_gradient: AddGradient) -> None:
             if decay:
                 scratch.copy_(param)
-            _add_product(scratch, x, g, beta=decay, alpha=1.0)  # d ← λ·p + gᵀx
+            add_gradient(scratch, decay, 1.0)  # d ← λ·p + gᵀx
             torch.add(scratch, buf, alpha=mu, out=buf)  # b ← d + μ·b
             scratch.add_(buf, alpha=mu)  # d + μ·b
             param.add_(scratch, alpha=-lr)

@@ -122,6 +122,8 @@ class _Run:
         else:
             self._restore(start, runs_dir)
         self.model.compute_dtype = compute_dtype(config.precision)
+        # The first layer skips the batch's blank pixels (CPU: mlp_core/layers.py).
+        self.model.blank_input = self.background if self.device.type == "cpu" else None
         #: Whether each step folds the weights' updates into their products (optim.py).
         self.fold_updates = can_fold(self.optimizer, self.model)
 

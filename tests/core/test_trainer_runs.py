@@ -605,10 +605,10 @@ def test_device_resolution() -> None:
         ({}, True),
         ({"momentum": 0.0, "nesterov": False}, True),
         ({"optimizer": "adam"}, False),
-        ({"precision": "bf16"}, False),
+        ({"precision": "bf16"}, True),
     ],
 )
-def test_cpu_float32_sgd_runs_fold_the_weights_updates(
+def test_cpu_sgd_runs_fold_the_weights_updates(
     overrides: dict[str, Any],
     folds: bool,
     tiny_dataset: Dataset,
