@@ -112,8 +112,12 @@ def ordered_batches(split: Split, batch_size: int) -> Iterator[tuple[torch.Tenso
 
 
 def background(standardize: bool) -> float:
-    """The value of a blank (black) pixel as the network sees it."""
-    return -MNIST_MEAN / MNIST_STD if standardize else 0.0
+    """The value of a blank (black) pixel as the network sees it: exactly what `to_float`
+    makes of a 0 (its float32 arithmetic, not -mean/std in float64, which differs in the last
+    bit), so that a blank pixel compares equal to it (the first layer skips the columns a
+    batch holds blank: mlp_core/layers.py)."""
+    zero = np.zeros((1, 1), dtype=np.uint8)
+    return float(to_float(zero, standardize, torch.device("cpu"))[0, 0])
 
 
 def random_shift(

@@ -5,13 +5,20 @@ then not 0); folded updates, kept gradients, Adam; and never a column that is no
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 import torch
 
 from data.loader import background
+from data.mnist import Dataset
+from mlp_core.config import TrainConfig
+from mlp_core.events import Finished
 from mlp_core.layers import SKIP_BLANK_BELOW, Linear, _BlankColumns
 from mlp_core.model import MLP
 from mlp_core.optim import SGD, Adam
+from mlp_core.trainer import train
 
 F64 = torch.float64
 LRS = [0.1, 0.05, 0.2, 0.01, 0.07]
@@ -181,3 +188,36 @@ def test_inference_and_later_layers_never_skip() -> None:
     layer = Linear(torch.randn(5, 784, dtype=F64), torch.zeros(5, dtype=F64))
     layer.forward(x, blank=blank)
     assert layer._skip is None
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"standardize": False}, {"augment_shift": 2}, {"precision": "bf16"}],
+)
+def test_a_cpu_run_on_mnist_skips_the_blank_columns_of_its_batches(
+    overrides: dict[str, object],
+    mnist_subset: Dataset,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The trainer's blank value is the loader's own, to the bit (a float64 -mean/std misses
+    every standardised pixel): real MNIST batches of 128 skip, shifted images too."""
+    kept: list[int] = []
+    real_of = _BlankColumns.of.__func__  # type: ignore[attr-defined]
+
+    def spy(cls: type[_BlankColumns], x: torch.Tensor, blank: float) -> _BlankColumns | None:
+        skip = real_of(cls, x, blank)
+        kept.append(skip.kept.numel() if skip is not None else 784)
+        return skip
+
+    monkeypatch.setattr(_BlankColumns, "of", classmethod(spy))
+    config = replace(
+        TrainConfig(hidden=32, epochs=1, batch_size=128, val_split=500, device="cpu"),
+        **overrides,
+    )
+    subset = replace(mnist_subset, train_images=mnist_subset.train_images[:2000])
+    subset = replace(subset, train_labels=mnist_subset.train_labels[:2000])
+    events = list(train(config, subset, runs_dir=tmp_path))
+    assert isinstance(events[-1], Finished)
+    assert len(kept) == 12  # every step of the epoch: 1,500 images in batches of 128
+    assert max(kept) <= SKIP_BLANK_BELOW * 784  # each step skipped (unshifted, ~530 kept)

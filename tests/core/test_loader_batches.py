@@ -133,6 +133,9 @@ def test_shift_fills_with_zeros_at_the_border() -> None:
 def test_shifted_in_pixels_are_the_background_value() -> None:
     black = background(standardize=True)
     assert black == pytest.approx(-0.1307 / 0.3081)
+    for standardize in (False, True):  # bit for bit what the loader makes of a black pixel
+        pixels = to_float(np.zeros((2, 784), dtype=np.uint8), standardize, torch.device("cpu"))
+        assert (pixels == background(standardize)).all()
     x = torch.full((1, 784), black)
     moved = random_shift(x, torch.tensor([[0, 0]]), 2, fill=black)
     assert torch.equal(moved, x)  # a blank image stays blank wherever it moves
