@@ -57,8 +57,8 @@ class Linear:
         self._x: torch.Tensor | None = None
         #: This step's skipped blank columns (`forward` with `blank`), or None: every column.
         self._skip: _BlankColumns | None = None
-        self._rows = torch.empty(0)  # the kept columns' weight rows, and their gradient's
-        self._rows_grad = torch.empty(0)
+        #: Reusable (in, out) buffers of the kept columns' rows, by role and dtype.
+        self._buffers: dict[tuple[str, torch.dtype], torch.Tensor] = {}
         # Low precision only: the weight cast for this step's products, and reusable buffers.
         self._low_weight: torch.Tensor | None = None
         self._low_cache: torch.Tensor | None = None
@@ -127,22 +127,24 @@ class Linear:
     ) -> torch.Tensor:
         """The forward product over the kept columns only; the skipped ones, all `blank`,
         add blank·(their weights' sum) to every row, a bias of this step."""
-        rows = skip.kept_rows(self.weight, self._row_buffer(self.weight.dtype))
+        rows = skip.kept_rows(self.weight, self._buffer("rows", self.weight.dtype))
         bias = skip.bias(self.bias, self.weight)
         self._skip, self._low_weight = skip, None
         x_kept = x.index_select(1, skip.kept)
         if compute_dtype is not None and compute_dtype != self.weight.dtype:
             x_kept, bias = x_kept.to(compute_dtype), bias.to(compute_dtype)
-            rows = skip.head(self._grad_rows(compute_dtype)).copy_(rows)  # free until backward
+            rows = skip.head(self._buffer("rows", compute_dtype)).copy_(rows)
         self._x = x_kept
         return torch.addmm(bias, x_kept, rows)
 
-    def _row_buffer(self, dtype: torch.dtype) -> torch.Tensor:
-        """A reusable (in, out) buffer for the kept rows of the transposed weight (a fresh
-        3 MB tensor each step costs page faults)."""
-        if self._rows.shape != self.weight.t().shape or self._rows.dtype != dtype:
-            self._rows = torch.empty(self.weight.t().shape, dtype=dtype, device=self.weight.device)
-        return self._rows
+    def _buffer(self, role: str, dtype: torch.dtype) -> torch.Tensor:
+        """A reusable (in, out) buffer for `role` (the kept rows of the transposed weight, or
+        their gradient) in `dtype`: a fresh 3 MB tensor each step costs page faults."""
+        shape, device = self.weight.t().shape, self.weight.device
+        buffer = self._buffers.get((role, dtype))
+        if buffer is None or buffer.shape != shape or buffer.device != device:
+            buffer = self._buffers[role, dtype] = torch.empty(shape, dtype=dtype, device=device)
+        return buffer
 
     def backward(
         self,
@@ -154,9 +156,11 @@ class Linear:
 
         dW = gᵀ x;  db = Σₙ g;  dx = g W
 
-        fold (float32 only): the optimizer's update of the weight with dW's product inside it,
-        called after dx is computed from the weight as it was; grad_weight is then filled only
-        when keep_gradient (a step whose gradient norms are measured), by a second product.
+        fold: the optimizer's update of the weight, called (after dx is computed from the
+        weight as it was) with this layer's `AddGradient`: dW's product inside it in float32,
+        over the kept columns where blank ones were skipped, the cast gradient in low
+        precision. grad_weight is then filled only when keep_gradient (a step whose gradient
+        norms are measured), by a second product.
 
         dW is written as (xᵀ g)ᵀ when grad_weight is column-major: the product then lands in
         contiguous memory (torch.mm into a transposed `out` computes into a temporary and
@@ -199,20 +203,15 @@ class Linear:
         assert self._x is not None
         torch.sum(grad_out, dim=0, dtype=self.grad_bias.dtype, out=self.grad_bias)
         g = grad_out.to(self._x.dtype)
-        kept_grad = torch.mm(self._x.t(), g, out=skip.head(self._grad_rows(self._x.dtype)))
-        if kept_grad.dtype != self.grad_weight.dtype:  # into the forward's row buffer, free now
-            kept_grad = skip.head(self._row_buffer(self.grad_weight.dtype)).copy_(kept_grad)
+        kept_grad = torch.mm(self._x.t(), g, out=skip.head(self._buffer("grad", g.dtype)))
+        if kept_grad.dtype != self.grad_weight.dtype:
+            cast = skip.head(self._buffer("grad", self.grad_weight.dtype))
+            kept_grad = cast.copy_(kept_grad)
         if fold is None or keep_gradient:
             skip.write(self.grad_weight, kept_grad, self.grad_bias)
         if fold is not None:
             grad_bias = self.grad_bias
             fold(lambda target, beta, alpha: skip.add(target, kept_grad, grad_bias, beta, alpha))
-
-    def _grad_rows(self, dtype: torch.dtype) -> torch.Tensor:
-        if self._rows_grad.shape != self.weight.t().shape or self._rows_grad.dtype != dtype:
-            shape = self.weight.t().shape
-            self._rows_grad = torch.empty(shape, dtype=dtype, device=self.weight.device)
-        return self._rows_grad
 
     def _low_buffers(self, dtype: torch.dtype) -> torch.Tensor:
         """The weight's low-precision copy (and its gradient's), made once, in its layout."""
