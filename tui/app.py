@@ -71,10 +71,10 @@ from tui.widgets.app_header import AppHeader
 from tui.widgets.charts import AccuracyChart, LossChart, MetricChart
 from tui.widgets.checkpoint_panel import CheckpointPanel
 from tui.widgets.config_form import ConfigForm
-from tui.widgets.epoch_progress import EpochProgress as EpochProgressBar
 from tui.widgets.queue import QueueView
 from tui.widgets.results import ResultsTable
 from tui.widgets.run_labels import legend_names
+from tui.widgets.run_view import RunView
 from tui.widgets.system_monitor import SystemMonitor
 from tui.worker import Backend, follow_run, load_backend
 
@@ -191,8 +191,6 @@ class MnistApp(App[None]):
         self.watch_interval = watch_interval
         self._given_dataset = dataset
         self.backend: Backend | None = None
-        #: Metrics rows of the run on screen (live or loaded from its log).
-        self.history: list[dict[str, Any]] = []
         #: The folder of the run followed on screen (live or ended), or None.
         self.live_run: Path | None = None
         #: The followed run has not ended yet (its end event not seen).
@@ -209,7 +207,6 @@ class MnistApp(App[None]):
         self._queue_seen = False
         #: Devices chosen for the queue (a device list in the form), or None: the form's.
         self.queue_devices: list[str] | None = None
-        self._epochs = 0
         #: The runs overlaid in the charts (two or more marked in the panel), in marking order.
         self.compared: list[Path] = []
         self._was_narrow = False
@@ -239,11 +236,7 @@ class MnistApp(App[None]):
         with Horizontal(id="main"):
             yield ConfigForm(self.initial_config, id="form")
             with Vertical(id="centre"):
-                with Horizontal(id="charts"):
-                    yield LossChart(id="loss-chart")
-                    yield AccuracyChart(id="accuracy-chart")
-                yield EpochProgressBar(id="progress")
-                yield ResultsTable(id="results")
+                yield RunView(id="run-view")
                 yield QueueView(self.runs_dir, data_dir=self.data_dir, id="queue")
             yield CheckpointPanel(self.runs_dir, self.data_dir, self.device, id="panel")
         with Horizontal(id="status-line"):
@@ -369,8 +362,7 @@ class MnistApp(App[None]):
         self._launching = True
         self.run_state = "starting"
         self.query_one(ConfigForm).set_training(True)
-        self._show_history([])
-        self.query_one(EpochProgressBar).reset("starting the run process…")
+        self.query_one(RunView).reset("starting the run process…")
         self.call_after_refresh(self.keep_focus)
         self._launch(config, start, fork)
 
@@ -404,8 +396,7 @@ class MnistApp(App[None]):
         self._followed_live = True
         self.run_state = "following"
         self.query_one(ConfigForm).set_training(True, lock=lock)
-        self._show_history([])
-        self.query_one(EpochProgressBar).reset(f"{run_path.name}: reading…")
+        self.query_one(RunView).reset(f"{run_path.name}: reading…")
         self.query_one(CheckpointPanel).mark_live(run_path)
         self._wake = threading.Event()
         self._follow_worker = self._follow(run_path, self._wake)
@@ -522,11 +513,10 @@ class MnistApp(App[None]):
     @_while_running
     def _run_began(self, message: RunBegan) -> None:
         event = message.event
-        self._epochs = event.epochs
         self.run_state = f"training {event.start_epoch}/{event.epochs}"
         # The follower replays the run's metrics.jsonl from its start: the table and curves
         # fill from the epoch messages that follow, a resumed run's earlier epochs included.
-        self._show_history([])
+        self.query_one(RunView).began(event)
         sizes = f"{event.train_size} train / {event.val_size} val / {event.test_size} test"
         self._status(f"run {event.run_name} · {event.dataset} {sizes} · {event.device}")
         device = str(event.device)
@@ -540,43 +530,28 @@ class MnistApp(App[None]):
     @_while_running
     def _progress(self, message: EpochProgress) -> None:
         event = message.event
-        self.query_one(EpochProgressBar).show(
-            event.epoch,
-            self._epochs,
-            event.step,
-            event.steps,
-            event.samples_per_second,
-            event.eta_seconds,
-            event.train_loss,
-        )
-        self.query_one(LossChart).add_step(event.epoch, event.step, event.steps, event.train_loss)
+        view = self.query_one(RunView)
+        view.progress(event)
         if self.run_state != "stopping":
-            self.run_state = f"training {event.epoch}/{self._epochs}"
+            self.run_state = f"training {event.epoch}/{view.epochs}"
 
     @on(EpochCompleted)
     @_while_running
     def _epoch_completed(self, message: EpochCompleted) -> None:
         event = message.event
-        row = event.to_dict()
-        row.pop("event", None)
-        self.history.append(row)
-        self.query_one(ResultsTable).add_epoch(row)
-        self.query_one(LossChart).set_history(self.history)
-        self.query_one(AccuracyChart).set_history(self.history)
+        view = self.query_one(RunView)
+        view.epoch_completed(event)
         if self.live_run in self.compared:
             self._show_compare()
-        self.query_one(EpochProgressBar).epoch_done(
-            event.epoch, self._epochs, event.seconds, event.samples_per_second
-        )
         if self.run_state != "stopping":
-            self.run_state = f"training {event.epoch}/{self._epochs}"
+            self.run_state = f"training {event.epoch}/{view.epochs}"
 
     @on(CheckpointWritten)
     @_while_running
     def _checkpoint_written(self, message: CheckpointWritten) -> None:
         event = message.event
         path = Path(event.path)
-        row = next((r for r in reversed(self.history) if r.get("epoch") == event.epoch), {})
+        row = self.query_one(RunView).row_of(event.epoch)
         panel = self.query_one(CheckpointPanel)
         panel.checkpoint_written(path.parent.parent, path, event.kind, event.epoch, row)
 
@@ -594,7 +569,7 @@ class MnistApp(App[None]):
             if event.test_accuracy_at_best is not None:
                 best += f", test {100 * event.test_accuracy_at_best:.2f}%"
             summary = f"{best} · {summary}"
-        self.query_one(EpochProgressBar).idle(summary)
+        self.query_one(RunView).ended(summary)
         if not self._follow_queue:  # a queue's jobs are followed in the queue view instead
             self.notify(summary, title=f"Run {event.status}")
         self._run_over()
@@ -610,7 +585,7 @@ class MnistApp(App[None]):
             if event.last_good_checkpoint
             else ""
         )
-        self.query_one(EpochProgressBar).idle(f"diverged: {event.reason}")
+        self.query_one(RunView).ended(f"diverged: {event.reason}")
         self.notify(f"{event.reason}.{kept}", title="Run diverged", severity="error", timeout=15)
         self._run_over()
         self._follow_next_job()
@@ -622,7 +597,7 @@ class MnistApp(App[None]):
         event = message.event
         status, reason = getattr(event, "status", "ended"), getattr(event, "reason", "")
         self.run_state = status
-        self.query_one(EpochProgressBar).idle(f"{status}: {reason}" if reason else status)
+        self.query_one(RunView).ended(f"{status}: {reason}" if reason else status)
         severity = "warning" if status in ("interrupted", "lost") else "error"
         self.notify(reason or status, title=f"Run {status}", severity=severity, timeout=15)
         self._run_over()
@@ -634,7 +609,7 @@ class MnistApp(App[None]):
         self._launching = False
         self.run_state = f"failed ({message.kind})"
         self.query_one(ConfigForm).set_training(False)
-        self.query_one(EpochProgressBar).idle(f"failed: {message.text}")
+        self.query_one(RunView).ended(f"failed: {message.text}")
         self.notify(message.text, title=f"Run failed: {message.kind}", severity="error", timeout=15)
 
     # -- the queue ------------------------------------------------------------------------
@@ -813,17 +788,11 @@ class MnistApp(App[None]):
             self.notify("A run is starting: its charts come first.")
             return
         self._stop_following()
-        self._show_history(entry.metrics)
+        epochs = int(entry.config.get("epochs", len(entry.metrics)))
+        self.query_one(RunView).loaded(entry.metrics, epochs, entry.status, entry.name)
         if fill_form:
             self._fill_form(entry.config, run_path)
-        self._epochs = int(entry.config.get("epochs", len(entry.metrics)))
-        if fill_form:  # chosen by the user; at launch the header still says "ready"
-            self.run_state = f"viewing {entry.status} run"
-        done = len(entry.metrics)
-        total = done if entry.status == "finished" else max(self._epochs, done)
-        self.query_one(EpochProgressBar).loaded(
-            done, total, f"{entry.status}, {done}/{self._epochs} epoch(s) · {entry.name}"
-        )
+            self.run_state = f"viewing {entry.status} run"  # at launch it still says "ready"
 
     def _fill_form(self, config_dict: dict[str, Any], run_path: Path) -> None:
         try:
@@ -891,13 +860,11 @@ class MnistApp(App[None]):
         """Overlay the marked runs (two or more) in both charts; else the run on screen."""
         panel = self.query_one(CheckpointPanel)
         entries = [e for e in (panel.run_entry(p) for p in self.compared) if e and not e.error]
-        charts = (self.query_one(LossChart), self.query_one(AccuracyChart))
         runs = [
             (name, self.history if entry.path == self.live_run else entry.metrics, entry.path.name)
             for name, entry in zip(legend_names(entries), entries, strict=True)
         ]
-        for chart in charts:
-            chart.set_compare(runs if len(runs) >= 2 else None)
+        self.query_one(RunView).compare(runs if len(runs) >= 2 else None)
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -1052,12 +1019,10 @@ class MnistApp(App[None]):
         self._status_text, self._grid_shown = text, False
         self.query_one("#status", Static).update(text)
 
-    def _show_history(self, rows: list[dict[str, Any]]) -> None:
-        self.history = list(rows)
-        self.query_one(ResultsTable).set_history(self.history)
-        self.query_one(LossChart).clear_steps()
-        self.query_one(LossChart).set_history(self.history)
-        self.query_one(AccuracyChart).set_history(self.history)
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """Metrics rows of the run on screen (live or loaded from its log)."""
+        return self.query_one(RunView).history
 
     @on(Button.Pressed, "#start")
     def _start_pressed(self) -> None:

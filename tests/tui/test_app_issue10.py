@@ -19,6 +19,7 @@ from tui.screens.help import HelpScreen
 from tui.widgets.charts import AccuracyChart, LossChart
 from tui.widgets.checkpoint_panel import CheckpointPanel
 from tui.widgets.config_form import ConfigForm
+from tui.widgets.run_view import RunView
 
 
 @run_async
@@ -77,7 +78,7 @@ async def test_ctrl_n_focuses_the_charts_and_progress_feeds_the_step_curve(
             app.post_message(EpochProgress(Progress(1, step, 100, 2.0 / step, 100.0, 5.0)))
             await pilot.pause()
         assert len(loss.steps.points) == 3
-        app._show_history([])  # a new run on screen: the step curve starts again
+        app.query_one(RunView).show_history([])  # a new run on screen: the step curve starts again
         assert loss.steps.points == []
 
 
@@ -216,7 +217,6 @@ async def test_the_system_monitor_shows_while_a_run_trains(
         await pilot.pause(0.1)
         assert not monitor.display
         assert app.focused is not None  # the form is free again and something has the focus
-
 
 
 @run_async
