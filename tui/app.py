@@ -13,8 +13,10 @@ data set (for the form's checks, the digits and the evaluation screens) load beh
 daemon thread (`tui.worker.load_backend`, posted back as a `BackendLoaded` message).
 
 What is global lives here: the layout, start, follow, stop, quit, and what takes several
-widgets (a fork fills the form; marked runs overlay the charts). The widgets own their actions
-and post messages up: the checkpoint panel acts on what its cursor is on (evaluate, the look
+widgets (a fork fills the form; marked runs overlay the charts); what a run's messages mean for
+the app (the header's state, the form's lock, toasts, the queue) is here too, and the run itself
+is drawn by `tui.widgets.run_view.RunView`. The widgets own their actions and post messages up:
+the checkpoint panel acts on what its cursor is on (evaluate, the look
 inside screens, label, CSV, delete; `CheckpointPanel.ContinueFrom` and `Deleted` come up), the
 form keeps what Start continues from (`tui.widgets.start_from`), the queue view acts on the
 queue's files (`tui.widgets.queue`). The palette offers a widget's action by its name
