@@ -68,6 +68,8 @@ class GradcheckReport:
     hidden: int
     loss: float
     source: str
+    #: Blank pixel columns the first layer left out, as in a CPU training step (0: none).
+    skipped_columns: int = 0
 
     @property
     def passed(self) -> bool:
@@ -148,16 +150,21 @@ def check_gradients(
     entries_per_parameter: int = 64,
     seed: int = 0,
     source: str = "",
+    blank: float | None = None,
 ) -> GradcheckReport:
     """Compare `make_model(state)`'s hand-written gradients with both oracles on (x, labels).
 
     x: (N, 784) float64; labels: (N,) int64. `make_model` lets a test put in a broken backward.
+    blank: the blank pixel's value (`data.loader.background`): the first layer then skips the
+    batch's blank columns as a CPU training step does, so that path is checked too.
     """
     x = x.to(F64)
     model = make_model(state)
+    model.blank_input = blank
     with torch.no_grad():
         loss = float(model.loss_and_backward(x.clone(), labels))
     analytic = {name: g.clone() for name, _p, g in model.named_parameters()}
+    skipped = model.fc1.skipped_columns
     oracle = autograd_gradients(state, x, labels)
     gen = torch.Generator().manual_seed(seed)
     rows = []
@@ -178,7 +185,12 @@ def check_gradients(
             )
         )
     return GradcheckReport(
-        rows=tuple(rows), batch=int(x.shape[0]), hidden=model.hidden, loss=loss, source=source
+        rows=tuple(rows),
+        batch=int(x.shape[0]),
+        hidden=model.hidden,
+        loss=loss,
+        source=source,
+        skipped_columns=skipped,
     )
 
 
@@ -205,6 +217,8 @@ def report_table(report: GradcheckReport) -> str:
         header,
         "-" * len(header),
     ]
+    if report.skipped_columns:  # the training step's own path, checked too
+        lines.insert(1, f"the first layer skips {report.skipped_columns} blank pixel columns")
     for row in report.rows:
         shape = "x".join(str(d) for d in row.shape)
         lines.append(

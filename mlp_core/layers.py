@@ -122,6 +122,11 @@ class Linear:
         self._x, self._low_weight = x.to(compute_dtype), low
         return torch.addmm(self.bias.to(compute_dtype), self._x, low.t())
 
+    @property
+    def skipped_columns(self) -> int:
+        """Input columns the last forward left out as blank (0: it took every one)."""
+        return 0 if self._skip is None else int(self._skip.skipped.numel())
+
     def _forward_kept(
         self, x: torch.Tensor, skip: _BlankColumns, compute_dtype: torch.dtype | None
     ) -> torch.Tensor:

@@ -76,8 +76,16 @@ def run_gradcheck_command(args: argparse.Namespace) -> int:
         x, labels = _batch(args.data_dir, args.batch, standardize)
     except (CheckpointError, DatasetError) as exc:
         return fail(str(exc))
+    from data.loader import background
+
     report = check_gradients(
-        state, x, labels, entries_per_parameter=args.entries, seed=args.seed, source=source
+        state,
+        x,
+        labels,
+        entries_per_parameter=args.entries,
+        seed=args.seed,
+        source=source,
+        blank=background(standardize),
     )
     print(report_table(report), flush=True)
     return EXIT_OK if report.passed else EXIT_FAILED

@@ -107,3 +107,44 @@ def test_the_training_path_never_imports_the_oracle() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[0] == "False"
+
+
+def _digits_batch(blank: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Six images with ink only in the frame's middle: the border is blank in all of them."""
+    x, labels = _batch()
+    frame = torch.full((6, 28, 28), blank, dtype=torch.float64)
+    frame[:, 8:20, 8:20] = x[:, :144].reshape(6, 12, 12)
+    return frame.reshape(6, 784), labels
+
+
+def test_the_training_steps_blank_column_skipping_passes_against_both_oracles() -> None:
+    """With `blank`, the check runs the first layer as a CPU training step does (skipping the
+    batch's blank columns) and both oracles agree with it."""
+    from data.loader import background
+
+    blank = background(True)
+    x, y = _digits_batch(blank)
+    report = check_gradients(random_state(24), x, y, entries_per_parameter=40, blank=blank)
+    assert report.skipped_columns == 784 - 144
+    assert report.passed, report_table(report)
+    assert "the first layer skips 640 blank pixel columns" in report_table(report)
+    assert check_gradients(random_state(24), x, y, entries_per_parameter=8).skipped_columns == 0
+
+
+def test_a_wrong_skipped_column_gradient_fails_the_check(monkeypatch: Any) -> None:
+    """The oracle would catch a skipping that drops the blank columns' gradient."""
+    from data.loader import background
+    from mlp_core import layers
+
+    monkeypatch.setattr(layers._BlankColumns, "write", _write_kept_only)
+    blank = background(True)
+    x, y = _digits_batch(blank)
+    report = check_gradients(random_state(24), x, y, entries_per_parameter=40, blank=blank)
+    assert not report.passed
+    failed = {row.name for row in report.rows if not row.passed}
+    assert failed == {"fc1.weight"}
+
+
+def _write_kept_only(self: Any, grad: torch.Tensor, kept_grad: torch.Tensor, _bias: Any) -> None:
+    grad.zero_()
+    grad.t().index_copy_(0, self.kept, kept_grad)

@@ -34,7 +34,7 @@ def _check(checkpoint_path: Path, data_dir: Path | None, dataset: Any) -> Any:
     import numpy as np
     import torch
 
-    from data.loader import to_float
+    from data.loader import background, to_float
     from data.mnist import load_dataset
     from mlp_core.checkpoint import load_checkpoint
     from mlp_core.gradcheck import batch_from_images, check_gradients
@@ -47,7 +47,8 @@ def _check(checkpoint_path: Path, data_dir: Path | None, dataset: Any) -> Any:
     source = (
         f"{checkpoint.path.parent.parent.name}/{checkpoint.path.name} (epoch {checkpoint.epoch})"
     )
-    return check_gradients(checkpoint.weights(), x, y, source=source)
+    blank = background(checkpoint.config.standardize)  # skipped as a training step skips
+    return check_gradients(checkpoint.weights(), x, y, source=source, blank=blank)
 
 
 class GradcheckScreen(Screen[None]):
