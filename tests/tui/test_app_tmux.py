@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from reaper import reap_spawned  # noqa: F401 (an autouse fixture: kills what a test spawned)
-from tmux_server import TMUX, own_tmux_server  # noqa: F401 (autouse: ends the tmux server)
+from tmux_server import TMUX, end_session, own_tmux_server  # noqa: F401 (autouse: ends the tmux server)
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -92,7 +92,7 @@ class Terminal:
         raise AssertionError(f"timed out; the screen was:\n{self.screen()}")
 
     def close(self) -> None:
-        subprocess.run([*TMUX, "kill-session", "-t", self.name], check=False)
+        end_session(self.name)
 
 
 def test_train_and_quit_at_80x24_then_browse_at_160x48(tmp_path: Path, tiny_data_dir: Path) -> None:

@@ -21,7 +21,7 @@ from burst_apps import BareApp, FormApp
 from textual import events
 from textual.app import App
 from textual.widgets import Input
-from tmux_server import TMUX, own_tmux_server  # noqa: F401 (autouse: ends the tmux server)
+from tmux_server import TMUX, end_session, own_tmux_server  # noqa: F401 (autouse: ends the tmux server)
 
 from tui.widgets.config_form import ConfigForm
 
@@ -119,8 +119,6 @@ async def test_a_number_field_keeps_what_it_refuses_and_says_why(
 # -- through a real terminal ---------------------------------------------------------------
 
 
-
-
 class Pane:
     def __init__(self, name: str, which: str) -> None:
         self.name = name
@@ -158,7 +156,7 @@ class Pane:
         return self.values()
 
     def close(self) -> None:
-        subprocess.run([*TMUX, "kill-session", "-t", self.name], check=False)
+        end_session(self.name)
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
