@@ -13,6 +13,7 @@ elementwise kernels and the optimizer's update, each aten op's self time per ste
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from dataclasses import replace
 
@@ -53,13 +54,14 @@ def main(argv: list[str] | None = None) -> None:
     optimizer = make_optimizer(config, model.named_parameters())
     train = make_splits(load_dataset(None), 0, 0, config.standardize, torch.device("cpu")).train
     images, labels = train.images, train.labels
-    batches = torch.randperm(len(labels), generator=gen).split(config.batch_size)
-    batch = iter(range(10**9))
+    # Full batches, each in turn (the last, partial one left out).
+    order = torch.randperm(len(labels), generator=gen).split(config.batch_size)
+    batches = itertools.cycle(order[:-1])
 
     fold = can_fold(optimizer, model)  # as the trainer's step: updates folded where it can
 
     def step() -> None:
-        index = batches[next(batch) % (len(batches) - 1)]  # full batches, each in turn
+        index = next(batches)
         x, y = images.index_select(0, index), labels.index_select(0, index)
         if fold and isinstance(optimizer, SGD):
             folds = {name: optimizer.fold(name, config.lr) for name in FOLDED}

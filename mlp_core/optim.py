@@ -26,9 +26,9 @@ one product into the target in float32; over the kept columns only where the fir
 skips a batch's blank pixels (layers.py, `_BlankColumns`: the kept rows' product is added in,
 never the whole gradient written); from the cast gradient where bf16 products made it. Only on
 the CPU (`can_fold`): a CUDA graph captures the backward once, with no learning rate in it.
-A step whose gradient norms are measured
-(training_figures) computes dW once more, beside the folded update, so that folding never
-depends on when figures are taken: a run is the same run whether or not anyone watched it.
+A step whose gradient norms are measured (training_figures) computes dW once more, beside the
+folded update, so that folding never depends on when figures are taken: a run is the same
+run whether or not anyone watched it.
 """
 
 from __future__ import annotations

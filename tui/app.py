@@ -209,8 +209,6 @@ class MnistApp(App[None]):
         self._queue_seen = False
         #: Devices chosen for the queue (a device list in the form), or None: the form's.
         self.queue_devices: list[str] | None = None
-        #: The runs overlaid in the charts (two or more marked in the panel), in marking order.
-        self.compared: list[Path] = []
         self._was_narrow = False
         self._status_text = ""
         self._grid_shown = False
@@ -736,7 +734,6 @@ class MnistApp(App[None]):
 
     @on(CheckpointPanel.MarksChanged)
     def _marks_changed(self, message: CheckpointPanel.MarksChanged) -> None:
-        self.compared = message.marked
         self._show_compare()
         if len(message.marked) >= 2:
             self._status(f"comparing {len(message.marked)} runs · m on a marked run unmarks it")
@@ -857,6 +854,11 @@ class MnistApp(App[None]):
     @on(CheckpointPanel.Deleted)
     def _deleted(self, message: CheckpointPanel.Deleted) -> None:
         self.query_one(ConfigForm).forget_start_from(message.run_path, message.checkpoint_path)
+
+    @property
+    def compared(self) -> list[Path]:
+        """The runs overlaid in the charts (two or more marked in the panel), in marking order."""
+        return self.query_one(CheckpointPanel).marked
 
     def _show_compare(self) -> None:
         """Overlay the marked runs (two or more) in both charts; else the run on screen."""

@@ -124,7 +124,9 @@ async def test_a_marked_run_has_its_own_colour_in_the_panel(
             panel.select_run(run)
             await pilot.pause(0.2)
             panel.action_toggle_mark()
-        await wait_until(pilot, lambda: len(app.compared) == 2, timeout=5)
+        assert app.compared == [first, second]  # the panel's marks, in marking order
+        chart = app.query_one(LossChart)
+        await wait_until(pilot, lambda: len(chart.compare_colours) == 2, timeout=5)
         # Each run's own colour, unless the first took it (the names are times: that happens).
         colours = colours_for([first.name, second.name])
         assert colours[first.name] == run_colour(first.name)
@@ -132,7 +134,6 @@ async def test_a_marked_run_has_its_own_colour_in_the_panel(
             label = panel._label(panel.run_entry(run))
             styles = {str(span.style) for span in label.spans}
             assert any(colours[run.name].rich in style for style in styles), styles
-        chart = app.query_one(LossChart)
         assert set(chart.compare_colours.values()) == set(colours.values())
 
 

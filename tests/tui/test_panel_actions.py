@@ -70,10 +70,12 @@ async def test_fork_and_resume_post_the_checkpoint_and_its_config_up(
 ) -> None:
     run = past_run(tmp_path / "runs", tiny_dataset, epochs=2, hidden=24)
     best = run / "checkpoints" / "best.safetensors"
+    last = run / "checkpoints" / "last.safetensors"
     app = PanelOnly(tmp_path / "runs", tiny_dataset)
     async with app.run_test(size=(100, 40)) as pilot:
         await _cursor_on(app, pilot, best)
         await pilot.press("f")
+        await _cursor_on(app, pilot, last)
         await pilot.press("r")
         await pilot.pause()
     fork, resume = app.posted
@@ -81,8 +83,9 @@ async def test_fork_and_resume_post_the_checkpoint_and_its_config_up(
     assert fork.start.checkpoint == best and fork.start.forking and fork.start.epoch >= 1
     assert fork.config.hidden == 24
     assert isinstance(resume, CheckpointPanel.ContinueFrom) and not resume.start.forking
-    if resume.start.epoch >= 2:  # the best epoch was the last: as many epochs again
-        assert resume.config.epochs == 4 and resume.start.latest
+    # The run's last epoch, 2 of 2: a resume in place, for as many epochs again.
+    assert resume.start.checkpoint == last and resume.start.epoch == 2 and resume.start.latest
+    assert resume.config.epochs == 4
 
 
 @run_async

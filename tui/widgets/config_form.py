@@ -406,8 +406,9 @@ class ConfigForm(VerticalScroll):
         """Start continues from `start` from now on (filled with `config`, where given)."""
         self.start_from = start
         if config is not None:
-            self.fill(config, keep_device=True)  # its Changed message shows the banner
-        self._show_start_from()
+            self.fill(config, keep_device=True)  # which shows the banner
+        else:
+            self._show_start_from()
 
     def take_start_from(self) -> StartFrom | None:
         """What this Start continues from; the next one makes a new run again."""
