@@ -54,6 +54,7 @@ from textual.worker import Worker, get_current_worker
 
 from mlp_core.config import PRESETS, ConfigError, TrainConfig
 from tui import user_config
+from tui.compositor import RowBandCompositor
 from tui.keys import APP_KEYS, PALETTE_COMMANDS, PLAIN_KEYS
 from tui.messages import (
     BackendLoaded,
@@ -134,7 +135,14 @@ def _freeze_what_start_made() -> None:
 class MainScreen(Screen[None]):
     """The app's own screen (under any modal one): it re-lays the app out when the terminal is
     resized. The app's own Resize handler runs before the app knows its new size; a screen's
-    runs after, and background screens get it too, so a resize under a modal is not lost."""
+    runs after, and background screens get it too, so a resize under a modal is not lost.
+
+    Its compositor repaints a partial update's rows only (tui/compositor.py): what the app
+    repaints while it follows a run, it takes from the cores the run trains on."""
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._compositor = RowBandCompositor()
 
     def on_resize(self, event: events.Resize) -> None:
         app = self.app
