@@ -18,7 +18,13 @@ from mlp_core.events import Finished
 from mlp_core.layers import SKIP_BLANK_BELOW, Linear, _BlankColumns
 from mlp_core.model import MLP
 from mlp_core.optim import SGD, Adam
+from mlp_core.precision import precision_problem
 from mlp_core.trainer import train
+
+#: The trainer refuses bf16 on a CPU without AVX-512 (precision.py): that case needs one.
+NEEDS_CPU_BF16 = pytest.mark.skipif(
+    precision_problem("bf16", torch.device("cpu")) is not None, reason="this CPU cannot do bf16"
+)
 
 F64 = torch.float64
 LRS = [0.1, 0.05, 0.2, 0.01, 0.07]
@@ -192,7 +198,12 @@ def test_inference_and_later_layers_never_skip() -> None:
 
 @pytest.mark.parametrize(
     "overrides",
-    [{}, {"standardize": False}, {"augment_shift": 2}, {"precision": "bf16"}],
+    [
+        {},
+        {"standardize": False},
+        {"augment_shift": 2},
+        pytest.param({"precision": "bf16"}, marks=NEEDS_CPU_BF16),
+    ],
 )
 def test_a_cpu_run_on_mnist_skips_the_blank_columns_of_its_batches(
     overrides: dict[str, object],
