@@ -9,6 +9,7 @@ from pathlib import Path
 
 from app_helpers import make_app, past_run, run_async, wait_loaded, wait_until
 from reaper import reap_spawned  # noqa: F401 (an autouse fixture: kills what a test spawned)
+from rich.console import Console
 from textual._compositor import ChopsUpdate, Compositor
 from textual.geometry import Region
 from textual.widget import Widget
@@ -16,7 +17,6 @@ from textual.widget import Widget
 from data.mnist import Dataset
 from mlp_core.events import Progress
 from mlp_core.runs import read_metrics
-from tui.app import MnistApp
 from tui.compositor import RowBandCompositor
 from tui.widgets.checkpoint_panel import CheckpointPanel
 from tui.widgets.epoch_progress import EpochProgress
@@ -38,15 +38,11 @@ def terminal_output(compositor: Compositor, regions: list[Region], stock: bool) 
 
 
 @functools.cache
-def _console():  # type: ignore[no-untyped-def]
-    from rich.console import Console
-
+def _console() -> Console:
     return Console(width=160, height=48, color_system="truecolor", force_terminal=True)
 
 
-def lines_rendered(
-    app: MnistApp, compositor: Compositor, regions: list[Region], stock: bool
-) -> int:
+def lines_rendered(compositor: Compositor, regions: list[Region], stock: bool) -> int:
     """How many widget lines the update rendered (every widget's render_lines, summed)."""
     counted = [0]
     original = Widget.render_lines
@@ -104,6 +100,6 @@ async def test_a_partial_update_writes_what_textuals_compositor_writes(
             textuals = terminal_output(compositor, regions, stock=True)
             assert ours == textuals, regions
         # And the point of it: the bar's update renders a few lines, not the screen's.
-        ours = lines_rendered(app, compositor, [bar], stock=False)
-        textuals = lines_rendered(app, compositor, [bar], stock=True)
+        ours = lines_rendered(compositor, [bar], stock=False)
+        textuals = lines_rendered(compositor, [bar], stock=True)
         assert ours <= 10 * bar.height < textuals, (ours, textuals)

@@ -69,9 +69,9 @@ class EpochProgress(Widget):
         self.progress = 0
         self.total = 1
         self._lines: list[Strip] | None = None
-        self._drawn_for: tuple[int, str] | None = None  # (width, theme) of `_lines`
-        self._styles_for: tuple[str, bool] | None = None  # (theme, complete) of the styles
-        self._style_cache = (Style(), Style(), Style(), Style(), True)
+        self._drawn_width = 0  # the width `_lines` were drawn at
+        #: complete -> the styles `_draw` paints with; cleared when the CSS changes.
+        self._styles: dict[bool, tuple[Style, Style, Style, Style, bool]] = {}
 
     @property
     def percentage(self) -> float:
@@ -122,9 +122,8 @@ class EpochProgress(Widget):
             self.refresh()
 
     def render_line(self, y: int) -> Strip:
-        drawn_for = (self.size.width, self.app.theme)
-        if self._lines is None or self._drawn_for != drawn_for:
-            self._lines, self._drawn_for = self._draw(), drawn_for
+        if self._lines is None or self._drawn_width != self.size.width:
+            self._lines, self._drawn_width = self._draw(), self.size.width
         if 0 <= y < len(self._lines):
             return self._lines[y]
         return Strip.blank(self.size.width, self.rich_style)
@@ -132,12 +131,12 @@ class EpochProgress(Widget):
     def _draw(self) -> list[Strip]:
         """The bar with its percentage, then the text, each exactly the widget's width.
 
-        Built from plain segments in styles found once per theme: through Rich's console
-        (Textual's Bar renderable, a Text cut with an ellipsis) the same two lines took about
-        0.5 ms of the UI thread, four times a second. `tests/tui/test_epoch_progress.py`
-        checks them cell by cell against that rendering."""
+        Built from plain segments, in styles found again only when the CSS changes: through
+        Rich's console (Textual's Bar renderable, a Text cut with an ellipsis) the same two
+        lines took about 0.5 ms of the UI thread, four times a second. The tests check them
+        cell by cell against that rendering."""
         width, done = self.size.width, self.percentage
-        base, on, off, text_style, track = self._styles(complete=done >= 1)
+        base, on, off, text_style, track = self._styles_of(complete=done >= 1)
         filled, rest = bar_characters(max(1, width - PERCENT_CELLS), done)
         if not track:
             rest = " " * len(rest)  # as Textual's Bar: no track drawn in the terminal's colour
@@ -151,11 +150,17 @@ class EpochProgress(Widget):
         )
         return [Strip([s for s in line if s.text]).crop_extend(0, width, base) for line in lines]
 
-    def _styles(self, complete: bool) -> tuple[Style, Style, Style, Style, bool]:
-        """The base, bar (done, to do) and text styles, each over the base, for the theme, and
-        whether the track is drawn (not where its colour is the terminal's own)."""
-        key = (self.app.theme, complete)
-        if self._styles_for != key:
+    def notify_style_update(self) -> None:
+        """The CSS changed (a theme, a class): the styles are found again at the next draw,
+        as Textual drops its own cached styles here."""
+        self._styles.clear()
+        self._lines = None
+        super().notify_style_update()
+
+    def _styles_of(self, complete: bool) -> tuple[Style, Style, Style, Style, bool]:
+        """The base, bar (done, to do) and text styles, each over the base, and whether the
+        track is drawn (not where its colour is the terminal's own)."""
+        if complete not in self._styles:
             base = self.rich_style
             colours = self.get_component_rich_style(
                 "epoch-progress--complete" if complete else "epoch-progress--bar"
@@ -163,6 +168,5 @@ class EpochProgress(Widget):
             text = self.get_component_rich_style("epoch-progress--text")
             on, off = Style.from_color(colours.color), Style.from_color(colours.bgcolor)
             track = colours.bgcolor is None or not colours.bgcolor.is_default
-            self._style_cache = (base, base + on, base + off, base + text, track)
-            self._styles_for = key
-        return self._style_cache
+            self._styles[complete] = (base, base + on, base + off, base + text, track)
+        return self._styles[complete]
