@@ -38,8 +38,6 @@ import hashlib
 import json
 import math
 import os
-import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,7 +48,13 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_save
 
 from mlp_core.config import ConfigError, TrainConfig
-from mlp_core.files import METRIC_NUMBERS, os_error_reason
+from mlp_core.files import (  # noqa: F401  (atomic_write and the crash points: re-exported)
+    CRASH_POINTS,
+    METRIC_NUMBERS,
+    atomic_write,
+    crash_point,
+    os_error_reason,
+)
 from mlp_core.model import PARAMETER_NAMES, parameter_shapes
 
 FORMAT = "mnist-tui-checkpoint"
@@ -62,23 +66,6 @@ REQUIRED_TENSORS = (*PARAMETER_NAMES, "optimizer.steps", "rng.batch_order")
 RNG_STATE_BYTES = torch.Generator().get_state().numel()
 #: The safetensors JSON header of a checkpoint is a few kilobytes; more is not ours.
 MAX_HEADER_BYTES = 1 << 20
-#: The steps of the epoch-end write sequence (see the module docstring), for `crash_hook`.
-CRASH_POINTS = (
-    "tmp-written",
-    "after-last",
-    "after-best",
-    "after-epoch",
-    "after-metrics",
-    "before-finished",
-)
-#: Tests set this to a callable taking a CRASH_POINTS name; None in normal use.
-crash_hook: Callable[[str], None] | None = None
-
-
-def crash_point(name: str) -> None:
-    """A step of the write sequence: a no-op unless a test armed `crash_hook`."""
-    if crash_hook is not None:
-        crash_hook(name)
 
 
 class CheckpointError(Exception):
@@ -124,52 +111,6 @@ class Checkpoint:
             for name, tensor in self.tensors.items()
             if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
         ]
-
-
-def atomic_write(path: Path, payload: bytes) -> None:
-    """Write `payload` to a temporary file beside `path`, fsync it, then `os.replace` it in.
-
-    A crash at any point leaves either the old file or the new one under `path`, never half.
-    The temporary file is made with mode 0666 less the umask, as `open()` would make it (not
-    mkstemp's 0600), so a checkpoint gets the permissions the user's other files get.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = _create_temporary(path)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        crash_point("tmp-written")
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _create_temporary(path: Path) -> tuple[int, str]:
-    """A new `.NAME.XXXXXXXX.tmp` beside `path`, opened O_EXCL (never someone else's file)."""
-    while True:
-        name = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), name
-        except FileExistsError:
-            continue
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable (best effort: some file systems refuse)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def serialize(

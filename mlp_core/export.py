@@ -11,7 +11,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from mlp_core.checkpoint import atomic_write
+from mlp_core.files import atomic_write
 from mlp_core.runs import RUN_FILE, RunError, read_metrics
 
 #: Columns first in this order; keys a newer trainer adds follow, sorted.

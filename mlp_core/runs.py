@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mlp_core.config import ConfigError, TrainConfig
-from mlp_core.files import METRIC_NUMBERS, os_error_reason
+from mlp_core.files import METRIC_NUMBERS, atomic_write, os_error_reason
 from mlp_core.liveness import (
     LockBusy,
     RunLease,
@@ -180,14 +180,6 @@ def claim_run(run_path: Path) -> RunInfo:
     info.lease = lease
     lease.start_heartbeat(beat)
     return info
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """checkpoint.atomic_write, imported when first needed: reading runs (the app's first
-    screen, `mnist-tui attach`) then never waits for torch, which checkpoint.py imports."""
-    from mlp_core.checkpoint import atomic_write as write
-
-    write(path, data)
 
 
 def save_run_info(info: RunInfo) -> None:

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlp_core.checkpoint import atomic_write
+from mlp_core.files import atomic_write
 from mlp_core.config import TrainConfig
 from mlp_core.events import Diverged, EpochEnd, Event, Finished, RunStarted
 from mlp_core.executors import Executor, LocalExecutor, update_run_record

@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from mlp_core.checkpoint import atomic_write
+from mlp_core.files import atomic_write
 
 RESULT_HEADER = ("trial", "state")
 FIGURES = ("best_val_acc_%", "test_acc_at_best_%", "epochs", "seconds", "run", "error")

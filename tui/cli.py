@@ -8,8 +8,10 @@ the app is opened, so headless commands start fast on a GPU server.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from mlp_core.config import PRESETS, ConfigError
@@ -164,21 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         return _open_app(args)
-    from tui import cli_commands, run_cli
-    from tui.search_cli import run_search_command  # issue 9 hook
-    from tui.sweep_cli import run_sweep_command
-
-    handler = {
-        "train": cli_commands.train_command,
-        "runs": cli_commands.runs_command,
-        "eval": cli_commands.eval_command,
-        "export": cli_commands.export_command,
-        "sweep": run_sweep_command,
-        "gradcheck": _gradcheck,
-        "stop": run_cli.stop_command,
-        "attach": run_cli.attach_command,
-        "search": run_search_command,
-    }[args.command]
+    handler = _handler(args.command)
     try:
         status = handler(args)
         sys.stdout.flush()  # a closed pipe fails here, inside the handler below
@@ -189,6 +177,26 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"invalid setting: {exc}")
 
 
+#: Each command's (module, function): the module is imported only when its command runs, so
+#: that the commands that read run folders never wait for torch (cli_commands imports it).
+HANDLERS = {
+    "train": ("tui.cli_commands", "train_command"),
+    "eval": ("tui.cli_commands", "eval_command"),
+    "runs": ("tui.runs_cli", "runs_command"),
+    "export": ("tui.runs_cli", "export_command"),
+    "stop": ("tui.run_cli", "stop_command"),
+    "attach": ("tui.run_cli", "attach_command"),
+    "sweep": ("tui.sweep_cli", "run_sweep_command"),
+    "search": ("tui.search_cli", "run_search_command"),
+    "gradcheck": ("tui.gradcheck_cli", "run_gradcheck_command"),
+}
+
+
+def _handler(command: str) -> Callable[[argparse.Namespace], int]:
+    module, function = HANDLERS[command]
+    return getattr(importlib.import_module(module), function)
+
+
 def _stdout_went_away() -> int:
     """`mnist-tui runs | head`: the reader closed the pipe. Python's documented recipe: point
     stdout at /dev/null so the interpreter's final flush does not fail again, and exit 141."""
@@ -196,12 +204,6 @@ def _stdout_went_away() -> int:
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
     return EXIT_BROKEN_PIPE
-
-
-def _gradcheck(args: argparse.Namespace) -> int:
-    from tui.gradcheck_cli import run_gradcheck_command
-
-    return run_gradcheck_command(args)
 
 
 def _open_app(args: argparse.Namespace) -> int:

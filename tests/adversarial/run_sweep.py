@@ -29,6 +29,7 @@ from safetensors.torch import load as st_load  # noqa: E402
 from safetensors.torch import save as st_save  # noqa: E402
 
 import mlp_core.checkpoint as checkpoint  # noqa: E402
+import mlp_core.files as run_files  # noqa: E402
 from data.mnist import load_dataset  # noqa: E402
 from mlp_core import TrainConfig, load_checkpoint, train  # noqa: E402
 from mlp_core.recovery import score  # noqa: E402
@@ -153,7 +154,7 @@ def disk_full_cases(data_dir: Path, reference: Path, work: Path, quick: bool) ->
                 if seen == k:
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-        checkpoint.crash_hook = full
+        run_files.crash_hook = full
         message = ""
         try:
             for _ in train(CONFIG, dataset, runs_dir=runs, progress_interval=1e9):
@@ -161,7 +162,7 @@ def disk_full_cases(data_dir: Path, reference: Path, work: Path, quick: bool) ->
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
         finally:
-            checkpoint.crash_hook = None
+            run_files.crash_hook = None
         name = f"disk full at write #{k}"
         if not message:  # the run made fewer than k writes
             print(f"(not reached: {name})", flush=True)

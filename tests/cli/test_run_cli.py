@@ -155,3 +155,43 @@ def test_runs_shows_where_a_live_run_is(tmp_path: Path, capsys):
     info.release()
     assert main(["runs", "--runs-dir", str(tmp_path / "runs")]) == 0
     assert "interrupted" in capsys.readouterr().out
+
+
+#: Prints, after the command, whether torch was imported (the command's own output first).
+TORCH_PROBE = """
+import sys
+from tui.cli import main
+status = main(sys.argv[1:])
+print("torch imported:", "torch" in sys.modules, "status:", status)
+"""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["runs"],
+        ["runs", "--json"],
+        ["export", "RUN", "--out", "-"],
+        ["stop", "RUN"],
+        ["attach", "RUN"],
+    ],
+)
+def test_the_run_folder_commands_never_import_torch(
+    command: list[str], mnist_checkpoint: Path
+) -> None:
+    """Listing, exporting, stopping and following read run folders: they answer at once, not
+    after the seconds torch takes to import (`tui/cli.py` imports a command's module lazily)."""
+    runs_dir = mnist_checkpoint.parents[2]
+    run = mnist_checkpoint.parents[1].name
+    argv = [part.replace("RUN", run) for part in command] + ["--runs-dir", str(runs_dir)]
+    result = subprocess.run(
+        [sys.executable, "-c", TORCH_PROBE, *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "torch imported: False" in result.stdout, result.stdout + result.stderr
+    if command[0] in ("runs", "export", "attach"):
+        assert "status: 0" in result.stdout, result.stderr  # it did its work, on a real run
+        assert run in result.stdout or "epoch" in result.stdout

@@ -2,7 +2,7 @@
 
     python crash_child.py DATA_DIR RUNS_DIR CONFIG_JSON POINT OCCURRENCE [RESUME]
 
-POINT is a `mlp_core.checkpoint.CRASH_POINTS` name, or `batch` (the should_stop poll before
+POINT is a `mlp_core.files.CRASH_POINTS` name, or `batch` (the should_stop poll before
 each step); the process exits with status 137, as a SIGKILL leaves it, at the OCCURRENCE-th
 time the trainer reaches it: no finally block, no status write, whatever was on disk stays.
 With RESUME (a checkpoint path) it resumes from it instead of starting a run.
@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-import mlp_core.checkpoint as checkpoint
+import mlp_core.files as run_files
 from data.mnist import load_dataset
 from mlp_core import TrainConfig, load_checkpoint, train
 
@@ -33,7 +33,7 @@ def main() -> None:
             if seen == int(occurrence):
                 os._exit(KILLED)
 
-    checkpoint.crash_hook = reached
+    run_files.crash_hook = reached
 
     def should_stop() -> bool:
         reached("batch")

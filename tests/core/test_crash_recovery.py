@@ -207,7 +207,7 @@ def test_ctrl_c_in_an_epochs_writes_acts_once_the_epoch_is_committed(
     EpochEnd 2 is reported, and only then does the KeyboardInterrupt stop the run."""
     import signal
 
-    import mlp_core.checkpoint as checkpoint
+    import mlp_core.files as run_files
 
     committed, pressed = 0, False
 
@@ -218,7 +218,7 @@ def test_ctrl_c_in_an_epochs_writes_acts_once_the_epoch_is_committed(
             pressed = True
             signal.raise_signal(signal.SIGINT)
 
-    monkeypatch.setattr(checkpoint, "crash_hook", press_ctrl_c)
+    monkeypatch.setattr(run_files, "crash_hook", press_ctrl_c)
     events: list[Any] = []
     with pytest.raises(KeyboardInterrupt):
         for event in train(
