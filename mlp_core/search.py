@@ -32,10 +32,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlp_core.files import atomic_write
 from mlp_core.config import TrainConfig
 from mlp_core.events import Diverged, EpochEnd, Event, Finished, RunStarted
 from mlp_core.executors import Executor, LocalExecutor, update_run_record
+from mlp_core.files import atomic_write
 from mlp_core.search_space import SearchSpace, config_for
 from mlp_core.sweep import _new_sweep_dir
 

@@ -23,9 +23,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mlp_core.files import atomic_write
 from mlp_core.config import TrainConfig
 from mlp_core.events import Event
+from mlp_core.files import atomic_write
 from mlp_core.grid import (  # noqa: F401  (re-exported: a sweep's grid is part of its API)
     MAX_GRID,
     expand_grid,
